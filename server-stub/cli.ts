@@ -1,0 +1,121 @@
+/**
+ * `parley` command line: serve, app create, import-users, bulk-merge. With --json, one JSON
+ * document on stdout and progress on stderr; exit 0 on success, non-zero with a one-line reason.
+ */
+import { createReadStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createParley } from './server.ts';
+import { createApp, findApp } from './storage/apps.ts';
+import { DEFAULT_SQLITE_PATH, type DatabaseOptions } from './storage/database.ts';
+import { bulkMerge } from './services/bulk-merge.ts';
+import { importUsers } from './services/user-import.ts';
+import { startServer } from './main.ts';
+import { createProgress } from './progress.ts';
+
+const USAGE = `usage:
+  parley serve [--port N] [--db PATH] [--database-url URL]
+  parley app create --name NAME [--require-verification] [--origins A,B] [--db PATH] [--json]
+  parley import-users FILE --app APP_ID [--db PATH] [--json]
+  parley bulk-merge --app APP_ID [--dry-run] [--include-api-leads] [--db PATH] [--json]`;
+
+class UsageError extends Error {}
+
+function databaseOptions(values: { db?: string | undefined; 'database-url'?: string | undefined }): DatabaseOptions {
+  const url = values['database-url'] ?? process.env['PARLEY_DATABASE_URL'];
+  if (url) return { postgresUrl: url };
+  return { sqlitePath: values.db ?? process.env['PARLEY_DB'] ?? DEFAULT_SQLITE_PATH };
+}
+
+const quietLog = () => undefined;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const common = { db: { type: 'string' }, 'database-url': { type: 'string' }, json: { type: 'boolean' } } as const;
+  switch (command) {
+    case 'serve': {
+      const { values } = parseArgs({ args: rest, options: { ...common, port: { type: 'string' }, host: { type: 'string' } } });
+      const port = Number(values.port ?? process.env['PORT'] ?? 3000);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a port number');
+      const running = await startServer({ port, host: values.host ?? process.env['HOST'] ?? '127.0.0.1', ...databaseOptions(values) });
+      const stop = () => void running.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return;
+    }
+    case 'app': {
+      const [sub, ...args] = rest;
+      if (sub !== 'create') throw new UsageError(`unknown command: app ${sub ?? ''}`);
+      const { values } = parseArgs({ args, options: { ...common, name: { type: 'string' }, 'require-verification': { type: 'boolean' }, origins: { type: 'string' } } });
+      if (!values.name) throw new UsageError('--name is required');
+      const parley = await createParley({ ...databaseOptions(values), log: quietLog });
+      try {
+        const origins = values.origins ? values.origins.split(',').map((o) => o.trim()).filter(Boolean) : [];
+        const app = await createApp(parley.services.db, parley.services.clock, { name: values.name, require_verification: values['require-verification'] === true, allowed_origins: origins });
+        const out = { app_id: app.id, admin_token: app.admin_token, identity_secret: app.identity_secret };
+        if (values.json) process.stdout.write(`${JSON.stringify(out)}\n`);
+        else process.stdout.write(`Created app "${app.name}"\n  app_id:          ${out.app_id}\n  admin_token:     ${out.admin_token}\n  identity_secret: ${out.identity_secret}\n  origins:         ${origins.join(', ') || '(none yet)'}\n`);
+      } finally {
+        await parley.close();
+      }
+      return;
+    }
+    case 'import-users': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { ...common, app: { type: 'string' } } });
+      const file = positionals[0];
+      if (!file) throw new UsageError('give the CSV file to import');
+      if (!values.app) throw new UsageError('--app is required');
+      const parley = await createParley({ ...databaseOptions(values), log: quietLog });
+      try {
+        const app = await findApp(parley.services.db, values.app);
+        if (!app) throw new Error(`no app with id ${values.app}`);
+        const progress = createProgress('import', 'rows');
+        const report = await importUsers(parley.services, app, createReadStream(file), { onProgress: (n) => progress.update(n) });
+        progress.done();
+        printReport(report, values.json === true);
+      } finally {
+        await parley.close();
+      }
+      return;
+    }
+    case 'bulk-merge': {
+      const { values } = parseArgs({ args: rest, options: { ...common, app: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'include-api-leads': { type: 'boolean' } } });
+      if (!values.app) throw new UsageError('--app is required');
+      const parley = await createParley({ ...databaseOptions(values), log: quietLog });
+      try {
+        const app = await findApp(parley.services.db, values.app);
+        if (!app) throw new Error(`no app with id ${values.app}`);
+        const progress = createProgress(values['dry-run'] ? 'bulk merge (dry run)' : 'bulk merge', 'leads');
+        const report = await bulkMerge(parley.services, app, { dry_run: values['dry-run'], include_api_leads: values['include-api-leads'], onProgress: (p) => progress.update(p.leads_seen) });
+        progress.done();
+        printReport(report, values.json === true);
+      } finally {
+        await parley.close();
+      }
+      return;
+    }
+    case undefined:
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      throw new UsageError(`unknown command: ${command}`);
+  }
+}
+
+function printReport(report: object, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  for (const [k, v] of Object.entries(report)) {
+    process.stdout.write(`${k.padEnd(20)} ${Array.isArray(v) ? `${v.length} listed` : String(v)}\n`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`parley: ${message.split('\n')[0]}\n`);
+  if (error instanceof UsageError) process.stderr.write(`${USAGE}\n`);
+  process.exit(error instanceof UsageError ? 2 : 1);
+});

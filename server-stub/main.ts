@@ -1,0 +1,96 @@
+/**
+ * The one file that binds a port: the API, the merge worker and the demo (shop + console) on one
+ * origin. `npm start` runs this; `parley serve` calls startServer().
+ */
+import { fileURLToPath } from 'node:url';
+import { serve, type ServerType } from '@hono/node-server';
+import { createDemoRoutes } from '../demo/routes.ts';
+import { createParley, type Parley, type ParleyOptions } from './server.ts';
+import { ensureDemoApp, type App } from './storage/apps.ts';
+import { DEFAULT_SQLITE_PATH } from './storage/database.ts';
+
+export interface StartOptions extends ParleyOptions {
+  port?: number;
+  host?: string;
+  /** Serve the demo shop and console (default true). */
+  demo?: boolean;
+  /** Print the banner with URLs and credentials (default true). */
+  quiet?: boolean;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  demoApp: App;
+  parley: Parley;
+  close(): Promise<void>;
+}
+
+const WIDGET_BUNDLE = fileURLToPath(new URL('../dist/parley.js', import.meta.url));
+
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const parley = await createParley({ sqlitePath: DEFAULT_SQLITE_PATH, ...options });
+  const { app: demoApp, created } = await ensureDemoApp(parley.services.db, parley.services.clock);
+  if (options.demo !== false) {
+    parley.app.route('/', createDemoRoutes({
+      demoApp: { app_id: demoApp.id, admin_token: demoApp.admin_token, identity_secret: demoApp.identity_secret },
+      widgetBundlePath: WIDGET_BUNDLE,
+      // The console may fetch the demo token only when the server listens on loopback.
+      adminTokenForLocalhost: isLoopback(options.host ?? '127.0.0.1'),
+    }));
+  }
+  const server = await listen(parley, options.port ?? 3000, options.host ?? '127.0.0.1');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? 3000);
+  const url = `http://${options.host && options.host !== '0.0.0.0' ? options.host : 'localhost'}:${port}`;
+  if (!options.quiet) {
+    const lines = [
+      `Parley is running on ${url}`,
+      `  shop (demo host page):  ${url}/`,
+      `  operator console:       ${url}/console`,
+      `  health:                 ${url}/healthz`,
+      `  database:               ${options.postgresUrl ? 'PostgreSQL' : (options.sqlitePath ?? DEFAULT_SQLITE_PATH)}`,
+      `Demo app${created ? ' (created now)' : ''}: app_id=${demoApp.id} admin_token=${demoApp.admin_token}`,
+    ];
+    process.stderr.write(`${lines.join('\n')}\n`);
+  }
+  return {
+    url, port, demoApp, parley,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      await parley.close();
+    },
+  };
+}
+
+function isLoopback(host: string): boolean {
+  return host === '127.0.0.1' || host === 'localhost' || host === '::1';
+}
+
+function listen(parley: Parley, port: number, hostname: string): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: parley.app.fetch, port, hostname }, () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+// `npm start` / `tsx server-stub/main.ts`: environment variables configure it.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const running = await startServer({
+    port: process.env['PORT'] ? Number(process.env['PORT']) : 3000,
+    host: process.env['HOST'] ?? '127.0.0.1',
+    sqlitePath: process.env['PARLEY_DB'] ?? DEFAULT_SQLITE_PATH,
+    ...(process.env['PARLEY_DATABASE_URL'] ? { postgresUrl: process.env['PARLEY_DATABASE_URL'] } : {}),
+  });
+  const stop = () => {
+    running.close().then(() => process.exit(0), (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    });
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}

@@ -1,0 +1,70 @@
+/**
+ * Composition root: database, services, merge worker and HTTP app wired together. Binds no port
+ * (see main.ts), so tests run the real server in-process on a real database file.
+ */
+import { createIdGenerator, systemClock, type Clock, type IdGenerator } from './ids.ts';
+import { createHub, type Hub } from './realtime/hub.ts';
+import { createApp } from './http/app.ts';
+import { createRateLimiter, DEFAULT_LIMITS, type RateLimits } from './http/rate-limit.ts';
+import { openDatabase, type DatabaseHandle, type DatabaseOptions } from './storage/database.ts';
+import { startMergeWorker, type MergeWorker } from './services/merge-worker.ts';
+import type { Services } from './services/context.ts';
+import type { Hono } from 'hono';
+
+export interface ParleyOptions extends DatabaseOptions {
+  clock?: Clock;
+  ids?: IdGenerator;
+  /** Rate limits, or 'off'; defaults to PARLEY_RATE_LIMIT=off or the built-in limits. */
+  rateLimits?: RateLimits | 'off';
+  log?: (line: Record<string, unknown>) => void;
+  workerPollMs?: number;
+  keepAliveMs?: number;
+}
+
+export interface Parley {
+  app: Hono;
+  services: Services;
+  database: DatabaseHandle;
+  worker: MergeWorker;
+  hub: Hub;
+  close(): Promise<void>;
+}
+
+export function rateLimitsFromEnv(): RateLimits | 'off' {
+  return process.env['PARLEY_RATE_LIMIT'] === 'off' ? 'off' : DEFAULT_LIMITS;
+}
+
+export async function createParley(options: ParleyOptions = {}): Promise<Parley> {
+  const database = await openDatabase(options);
+  const hub = createHub();
+  const clock = options.clock ?? systemClock;
+  let worker: MergeWorker | undefined;
+  const services: Services = {
+    db: database.db,
+    dialect: database.dialect,
+    clock,
+    ids: options.ids ?? createIdGenerator(() => clock.now().getTime()),
+    hub,
+    wakeWorker: () => worker?.wake(),
+  };
+  worker = startMergeWorker(services, { pollMs: options.workerPollMs ?? 500 });
+  const shutdown = new AbortController();
+  const app = createApp(services, {
+    limiter: createRateLimiter(options.rateLimits ?? rateLimitsFromEnv()),
+    log: options.log ?? ((line) => process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), ...line })}\n`)),
+    signal: shutdown.signal,
+    keepAliveMs: options.keepAliveMs ?? 15_000,
+  });
+  return {
+    app,
+    services,
+    database,
+    worker,
+    hub,
+    async close() {
+      shutdown.abort();
+      await worker.stop();
+      await database.close();
+    },
+  };
+}

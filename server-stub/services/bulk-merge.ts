@@ -1,0 +1,97 @@
+/**
+ * R11: merge every messenger lead (and API lead when asked) whose email matches exactly one user,
+ * in batches: each batch is one transaction, so a crash leaves each lead merged or untouched and a
+ * re-run finishes the job. A dry run classifies the same way and writes nothing.
+ */
+import { classifyForBulk } from '../domain/rules.ts';
+import type { App } from '../storage/apps.ts';
+import type { ContactRow } from '../storage/contacts.ts';
+import type { Services } from './context.ts';
+import { announceMerge, mergeLead, type MergeView } from './merge-engine.ts';
+
+export interface BulkOptions {
+  dry_run?: boolean | undefined;
+  include_api_leads?: boolean | undefined;
+  batchSize?: number;
+  onProgress?: (p: BulkProgress) => void;
+}
+
+export interface BulkProgress {
+  leads_seen: number;
+  merged: number;
+}
+
+export interface BulkReport {
+  dry_run: boolean;
+  merged: number;
+  ambiguous: number;
+  skipped: number;
+  conversations_moved: number;
+  events_moved: number;
+  /** The leads left alone because several users share their email, for an operator to decide. */
+  ambiguous_leads: { id: string; email: string | null; user_ids: string[] }[];
+}
+
+export async function bulkMerge(s: Services, app: App, options: BulkOptions = {}): Promise<BulkReport> {
+  const dryRun = options.dry_run === true;
+  const includeApi = options.include_api_leads === true;
+  const batchSize = options.batchSize ?? 500;
+  const report: BulkReport = { dry_run: dryRun, merged: 0, ambiguous: 0, skipped: 0, conversations_moved: 0, events_moved: 0, ambiguous_leads: [] };
+  let cursor = '';
+  let seen = 0;
+  for (;;) {
+    const leads = await s.db.selectFrom('contacts').selectAll()
+      .where('app_id', '=', app.id).where('role', '=', 'lead').where('merged_into', 'is', null).where('email_norm', 'is not', null)
+      .where('created_via', 'in', ['messenger', 'api']).where('id', '>', cursor)
+      .orderBy('id').limit(batchSize).execute();
+    if (leads.length === 0) break;
+    cursor = leads[leads.length - 1]!.id;
+    seen += leads.length;
+    const emails = [...new Set(leads.map((l) => l.email_norm!))];
+    const users = await s.db.selectFrom('contacts').selectAll()
+      .where('app_id', '=', app.id).where('role', '=', 'user').where('merged_into', 'is', null).where('email_norm', 'in', emails).execute();
+    const byEmail = new Map<string, ContactRow[]>();
+    for (const u of users) byEmail.set(u.email_norm!, [...(byEmail.get(u.email_norm!) ?? []), u]);
+
+    const toMerge: { lead: ContactRow; user: ContactRow }[] = [];
+    for (const lead of leads) {
+      const matching = byEmail.get(lead.email_norm!) ?? [];
+      const cls = classifyForBulk(lead, matching, includeApi);
+      if (cls === 'merge') toMerge.push({ lead, user: matching[0]! });
+      else if (cls === 'ambiguous') {
+        report.ambiguous++;
+        if (report.ambiguous_leads.length < 1000) report.ambiguous_leads.push({ id: lead.id, email: lead.email, user_ids: matching.map((u) => u.id) });
+      } else if (cls === 'skipped') report.skipped++;
+    }
+
+    if (dryRun) {
+      await countWhatWouldMove(s, toMerge.map((m) => m.lead.id), report);
+      report.merged += toMerge.length;
+    } else if (toMerge.length > 0) {
+      const done = await s.db.transaction().execute(async (trx) => {
+        const merges: MergeView[] = [];
+        for (const { lead, user } of toMerge) {
+          const outcome = await mergeLead(trx, s, app.id, lead.id, user.id, 'bulk');
+          if (outcome.kind === 'merged') merges.push(outcome.merge);
+        }
+        return merges;
+      });
+      for (const m of done) {
+        report.merged++;
+        report.conversations_moved += m.conversations_moved;
+        report.events_moved += m.events_moved;
+        announceMerge(s, m);
+      }
+    }
+    options.onProgress?.({ leads_seen: seen, merged: report.merged });
+  }
+  return report;
+}
+
+async function countWhatWouldMove(s: Services, leadIds: string[], report: BulkReport): Promise<void> {
+  if (leadIds.length === 0) return;
+  const conv = await s.db.selectFrom('conversations').select((eb) => eb.fn.countAll<number>().as('n')).where('contact_id', 'in', leadIds).executeTakeFirstOrThrow();
+  const ev = await s.db.selectFrom('event_summaries').select((eb) => eb.fn.sum<number>('count').as('n')).where('contact_id', 'in', leadIds).executeTakeFirstOrThrow();
+  report.conversations_moved += Number(conv.n);
+  report.events_moved += Number(ev.n ?? 0);
+}

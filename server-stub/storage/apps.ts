@@ -1,0 +1,67 @@
+/** Apps (workspaces): credentials, verification setting and allowed origins. */
+import type { Kysely } from 'kysely';
+import { randomToken, type Clock } from '../ids.ts';
+import type { AppsTable, Database } from './schema.ts';
+
+export interface App {
+  id: string;
+  name: string;
+  admin_token: string;
+  identity_secret: string;
+  webhook_secret: string;
+  require_verification: boolean;
+  allowed_origins: string[];
+  created_at: string;
+}
+
+function toApp(row: AppsTable): App {
+  return { ...row, require_verification: row.require_verification === 1, allowed_origins: JSON.parse(row.allowed_origins) as string[] };
+}
+
+export interface NewApp {
+  id?: string;
+  name: string;
+  require_verification?: boolean;
+  allowed_origins?: string[];
+}
+
+export async function createApp(db: Kysely<Database>, clock: Clock, input: NewApp): Promise<App> {
+  const row: AppsTable = {
+    id: input.id ?? `app_${randomToken(8)}`,
+    name: input.name,
+    admin_token: `pat_${randomToken(24)}`,
+    identity_secret: randomToken(32),
+    webhook_secret: randomToken(32),
+    require_verification: input.require_verification ? 1 : 0,
+    allowed_origins: JSON.stringify(input.allowed_origins ?? []),
+    created_at: clock.now().toISOString(),
+  };
+  await db.insertInto('apps').values(row).execute();
+  return toApp(row);
+}
+
+export async function findApp(db: Kysely<Database>, id: string): Promise<App | null> {
+  const row = await db.selectFrom('apps').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? toApp(row) : null;
+}
+
+export async function findAppByToken(db: Kysely<Database>, token: string): Promise<App | null> {
+  const row = await db.selectFrom('apps').selectAll().where('admin_token', '=', token).executeTakeFirst();
+  return row ? toApp(row) : null;
+}
+
+export const DEMO_APP_ID = 'demo';
+
+/** The local demo app, created on first start: any origin, identity verification on. */
+export async function ensureDemoApp(db: Kysely<Database>, clock: Clock): Promise<{ app: App; created: boolean }> {
+  const existing = await findApp(db, DEMO_APP_ID);
+  if (existing) return { app: existing, created: false };
+  const app = await createApp(db, clock, { id: DEMO_APP_ID, name: 'Demo', require_verification: true, allowed_origins: ['*'] });
+  return { app, created: true };
+}
+
+/** Whether a browser on `origin` may call this app's messenger endpoints. */
+export function originAllowed(app: App, origin: string | undefined): boolean {
+  if (origin === undefined) return true; // not a cross-origin browser call
+  return app.allowed_origins.includes('*') || app.allowed_origins.includes(origin);
+}

@@ -1,0 +1,150 @@
+/** Contacts, visitor cookies bound to them, attributes and event summaries. */
+import { sql, type Kysely } from 'kysely';
+import type { ContactFacts } from '../domain/rules.ts';
+import type { ContactsTable, Database, EventSummariesTable } from './schema.ts';
+
+export type Db = Kysely<Database>;
+export type ContactRow = ContactsTable;
+
+export function facts(c: ContactRow): ContactFacts {
+  return c;
+}
+
+export async function findContact(db: Db, appId: string, id: string): Promise<ContactRow | null> {
+  return (await db.selectFrom('contacts').selectAll().where('app_id', '=', appId).where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+/** Follows tombstones (R6) to the live contact an id stands for. */
+export async function resolveContact(db: Db, appId: string, id: string): Promise<ContactRow | null> {
+  let contact = await findContact(db, appId, id);
+  for (let hops = 0; contact?.merged_into && hops < 8; hops++) contact = await findContact(db, appId, contact.merged_into);
+  return contact && contact.merged_into === null ? contact : null;
+}
+
+/** The live contact a visitor cookie belongs to, or null when the cookie is new (or was logged out). */
+export async function resolveVisitor(db: Db, appId: string, visitorId: string): Promise<ContactRow | null> {
+  const row = await db.selectFrom('visitors').select('contact_id').where('app_id', '=', appId).where('visitor_id', '=', visitorId).executeTakeFirst();
+  return row ? resolveContact(db, appId, row.contact_id) : null;
+}
+
+/** Binds a cookie to a contact; false when the cookie was bound meanwhile (a concurrent first ping). */
+export async function bindVisitor(db: Db, appId: string, visitorId: string, contactId: string, now: string): Promise<boolean> {
+  const result = await db
+    .insertInto('visitors')
+    .values({ app_id: appId, visitor_id: visitorId, contact_id: contactId, created_at: now })
+    .onConflict((oc) => oc.columns(['app_id', 'visitor_id']).doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+}
+
+export async function unbindVisitor(db: Db, appId: string, visitorId: string): Promise<void> {
+  await db.deleteFrom('visitors').where('app_id', '=', appId).where('visitor_id', '=', visitorId).execute();
+}
+
+export async function insertContact(db: Db, row: ContactRow): Promise<ContactRow> {
+  await db.insertInto('contacts').values(row).execute();
+  return row;
+}
+
+export async function updateContact(db: Db, id: string, changes: Partial<ContactRow>): Promise<void> {
+  if (Object.keys(changes).length === 0) return;
+  await db.updateTable('contacts').set(changes).where('id', '=', id).execute();
+}
+
+/** Live users that an identity could name: same user_id, or same normalised email. */
+export async function usersForIdentity(db: Db, appId: string, userId: string | null, emailNorm: string | null): Promise<ContactRow[]> {
+  if (userId === null && emailNorm === null) return [];
+  return db
+    .selectFrom('contacts')
+    .selectAll()
+    .where('app_id', '=', appId)
+    .where('role', '=', 'user')
+    .where('merged_into', 'is', null)
+    .where((eb) => {
+      const ors = [];
+      if (userId !== null) ors.push(eb('user_id', '=', userId));
+      if (emailNorm !== null) ors.push(eb('email_norm', '=', emailNorm));
+      return eb.or(ors);
+    })
+    .execute();
+}
+
+export async function usersWithEmail(db: Db, appId: string, emailNorm: string): Promise<ContactRow[]> {
+  return db.selectFrom('contacts').selectAll().where('app_id', '=', appId).where('role', '=', 'user')
+    .where('merged_into', 'is', null).where('email_norm', '=', emailNorm).execute();
+}
+
+/** R3: messenger-created, unmerged leads with this email (API leads never match, R7). */
+export async function messengerLeadsWithEmail(db: Db, appId: string, emailNorm: string): Promise<ContactRow[]> {
+  return db.selectFrom('contacts').selectAll().where('app_id', '=', appId).where('email_norm', '=', emailNorm)
+    .where('role', 'in', ['visitor', 'lead']).where('created_via', '=', 'messenger').where('merged_into', 'is', null).execute();
+}
+
+/** Contacts marked to merge into this user and not merged yet (R5 "pending"). */
+export async function pendingMarksInto(db: Db, userId: string): Promise<ContactRow[]> {
+  return db.selectFrom('contacts').selectAll().where('merge_into_id', '=', userId).where('merged_into', 'is', null).execute();
+}
+
+export interface ContactFilter {
+  role?: 'visitor' | 'lead' | 'user';
+  email?: string;
+  user_id?: string;
+  limit: number;
+  cursor?: string;
+}
+
+/** Live contacts by id order; visitors only when asked for (spec: hidden from default lists). */
+export async function listContacts(db: Db, appId: string, f: ContactFilter): Promise<ContactRow[]> {
+  let q = db.selectFrom('contacts').selectAll().where('app_id', '=', appId).where('merged_into', 'is', null);
+  q = f.role ? q.where('role', '=', f.role) : q.where('role', '!=', 'visitor');
+  if (f.email !== undefined) q = q.where('email_norm', '=', f.email);
+  if (f.user_id !== undefined) q = q.where('user_id', '=', f.user_id);
+  if (f.cursor !== undefined) q = q.where('id', '>', f.cursor);
+  return q.orderBy('id').limit(f.limit + 1).execute();
+}
+
+// ---- attributes -------------------------------------------------------------------------------
+
+export async function getAttributes(db: Db, contactId: string): Promise<Record<string, unknown>> {
+  const rows = await db.selectFrom('attributes').select(['key', 'value']).where('contact_id', '=', contactId).orderBy('key').execute();
+  return Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
+}
+
+export async function setAttributes(db: Db, contactId: string, attributes: Record<string, unknown>): Promise<void> {
+  for (const [key, value] of Object.entries(attributes)) {
+    await db
+      .insertInto('attributes')
+      .values({ contact_id: contactId, key, value: JSON.stringify(value) })
+      .onConflict((oc) => oc.columns(['contact_id', 'key']).doUpdateSet({ value: (eb) => eb.ref('excluded.value') }))
+      .execute();
+  }
+}
+
+/** Sets attributes only where the contact has none (CSV re-imports and carry-over never overwrite). */
+export async function addMissingAttributes(db: Db, contactId: string, attributes: Record<string, unknown>): Promise<void> {
+  for (const [key, value] of Object.entries(attributes)) {
+    await db.insertInto('attributes').values({ contact_id: contactId, key, value: JSON.stringify(value) })
+      .onConflict((oc) => oc.columns(['contact_id', 'key']).doNothing()).execute();
+  }
+}
+
+// ---- events -----------------------------------------------------------------------------------
+
+export async function getEventSummaries(db: Db, contactId: string): Promise<EventSummariesTable[]> {
+  return db.selectFrom('event_summaries').selectAll().where('contact_id', '=', contactId).orderBy('name').execute();
+}
+
+/** Adds one occurrence to a contact's summary for that event name (portable upsert). */
+export async function recordEventOccurrence(db: Db, contactId: string, name: string, at: string): Promise<void> {
+  await db
+    .insertInto('event_summaries')
+    .values({ contact_id: contactId, name, count: 1, first_at: at, last_at: at })
+    .onConflict((oc) =>
+      oc.columns(['contact_id', 'name']).doUpdateSet({
+        count: sql`event_summaries.count + 1`,
+        first_at: sql`case when excluded.first_at < event_summaries.first_at then excluded.first_at else event_summaries.first_at end`,
+        last_at: sql`case when excluded.last_at > event_summaries.last_at then excluded.last_at else event_summaries.last_at end`,
+      }),
+    )
+    .execute();
+}

@@ -1,0 +1,71 @@
+/**
+ * Opens the database behind one kysely instance: embedded SQLite by default, PostgreSQL when a
+ * connection URL is given. Every query in storage/ is written once and runs on both.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { migrationProvider } from './migrations.ts';
+import type { Database } from './schema.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** SQLite file path (created with its folder). Ignored when `postgresUrl` is set. */
+  sqlitePath?: string;
+  postgresUrl?: string;
+  /** PostgreSQL schema to use (tests run in a schema of their own). */
+  postgresSchema?: string;
+}
+
+export const DEFAULT_SQLITE_PATH = 'data/parley.db';
+
+export async function openDatabase(options: DatabaseOptions = {}): Promise<DatabaseHandle> {
+  const handle = options.postgresUrl ? await openPostgres(options.postgresUrl, options.postgresSchema) : openSqlite(options.sqlitePath ?? DEFAULT_SQLITE_PATH);
+  await migrate(handle.db);
+  return handle;
+}
+
+function openSqlite(path: string): DatabaseHandle {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SQLite(path);
+  sqlite.pragma('journal_mode = WAL');
+  // Another process (the CLI during an import) may hold the write lock for a moment: wait, do not fail.
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  // kysely's SQLite driver runs every query and transaction on this one connection behind a mutex,
+  // so concurrent requests in this process queue up instead of meeting SQLITE_BUSY.
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+async function openPostgres(url: string, schema: string | undefined): Promise<DatabaseHandle> {
+  const pg = await import('pg');
+  const Pool = pg.default.Pool;
+  const pool = new Pool({ connectionString: url, max: 10 });
+  if (schema) {
+    pool.on('connect', (client) => {
+      client.query(`set search_path to "${schema.replace(/"/g, '')}"`).catch((error: unknown) => {
+        console.error(JSON.stringify({ level: 'error', msg: 'cannot set search_path', error: String(error) }));
+      });
+    });
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, dialect: 'postgres', close: () => db.destroy() };
+}
+
+async function migrate(db: Kysely<Database>): Promise<void> {
+  // kysely's Migrator takes a lock (an advisory lock on PostgreSQL) so instances starting together do not race.
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) throw new Error(`database migration failed: ${failed?.migrationName ?? ''} ${String(error)}`);
+}

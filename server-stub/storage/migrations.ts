@@ -1,0 +1,156 @@
+/**
+ * Versioned schema migrations, run at start. Only portable DDL (SQLite and PostgreSQL alike):
+ * text ids, ISO text times, integer flags, partial unique indexes.
+ */
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+const migrations: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('apps')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('admin_token', 'text', (c) => c.notNull().unique())
+        .addColumn('identity_secret', 'text', (c) => c.notNull())
+        .addColumn('webhook_secret', 'text', (c) => c.notNull())
+        .addColumn('require_verification', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('allowed_origins', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('contacts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id'))
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text')
+        .addColumn('email', 'text')
+        .addColumn('email_norm', 'text')
+        .addColumn('name', 'text')
+        .addColumn('created_via', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('last_seen_at', 'text')
+        .addColumn('merged_into', 'text')
+        .addColumn('merged_at', 'text')
+        .addColumn('merge_into_id', 'text')
+        .addColumn('merge_trigger', 'text')
+        .execute();
+      // One user per (app, user_id); one user per (app, email) among users without a user_id.
+      await db.schema.createIndex('contacts_app_user_id').unique().on('contacts').columns(['app_id', 'user_id'])
+        .where('user_id', 'is not', null).execute();
+      await db.schema.createIndex('contacts_app_email_no_user_id').unique().on('contacts').columns(['app_id', 'email_norm'])
+        .where(sql<boolean>`role = 'user' and user_id is null and merged_into is null and email_norm is not null`).execute();
+      await db.schema.createIndex('contacts_app_email').on('contacts').columns(['app_id', 'email_norm']).execute();
+      await db.schema.createIndex('contacts_app_role').on('contacts').columns(['app_id', 'role', 'id']).execute();
+      await db.schema.createIndex('contacts_merge_into').on('contacts').columns(['merge_into_id']).execute();
+
+      await db.schema
+        .createTable('visitors')
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('visitor_id', 'text', (c) => c.notNull())
+        .addColumn('contact_id', 'text', (c) => c.notNull().references('contacts.id'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('visitors_pk', ['app_id', 'visitor_id'])
+        .execute();
+      await db.schema.createIndex('visitors_contact').on('visitors').columns(['contact_id']).execute();
+
+      await db.schema
+        .createTable('attributes')
+        .addColumn('contact_id', 'text', (c) => c.notNull().references('contacts.id'))
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('attributes_pk', ['contact_id', 'key'])
+        .execute();
+
+      await db.schema
+        .createTable('event_summaries')
+        .addColumn('contact_id', 'text', (c) => c.notNull().references('contacts.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('count', 'integer', (c) => c.notNull())
+        .addColumn('first_at', 'text', (c) => c.notNull())
+        .addColumn('last_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('event_summaries_pk', ['contact_id', 'name'])
+        .execute();
+
+      await db.schema
+        .createTable('events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('contact_id', 'text', (c) => c.notNull().references('contacts.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('metadata', 'text')
+        .addColumn('occurred_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('events_contact').on('events').columns(['contact_id']).execute();
+
+      await db.schema
+        .createTable('conversations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('contact_id', 'text', (c) => c.notNull().references('contacts.id'))
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('contact_read_at', 'text')
+        .addUniqueConstraint('conversations_app_client', ['app_id', 'client_id'])
+        .execute();
+      await db.schema.createIndex('conversations_contact').on('conversations').columns(['contact_id', 'updated_at']).execute();
+
+      await db.schema
+        .createTable('messages')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('conversation_id', 'text', (c) => c.notNull().references('conversations.id'))
+        .addColumn('author_type', 'text', (c) => c.notNull())
+        .addColumn('author_id', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('client_id', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('messages_app_client').unique().on('messages').columns(['app_id', 'client_id'])
+        .where('client_id', 'is not', null).execute();
+      await db.schema.createIndex('messages_conversation').on('messages').columns(['conversation_id', 'id']).execute();
+
+      await db.schema
+        .createTable('merges')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('from_id', 'text', (c) => c.notNull())
+        .addColumn('into_id', 'text', (c) => c.notNull())
+        .addColumn('trigger', 'text', (c) => c.notNull())
+        .addColumn('conversations_moved', 'integer', (c) => c.notNull())
+        .addColumn('events_moved', 'integer', (c) => c.notNull())
+        .addColumn('attributes_moved', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('merges_from', ['from_id'])
+        .execute();
+      await db.schema.createIndex('merges_app').on('merges').columns(['app_id', 'id']).execute();
+      await db.schema.createIndex('merges_into').on('merges').columns(['into_id']).execute();
+
+      await db.schema
+        .createTable('jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('dedupe_key', 'text', (c) => c.notNull().unique())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('run_after', 'text', (c) => c.notNull())
+        .addColumn('locked_until', 'text')
+        .addColumn('last_error', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('jobs_status').on('jobs').columns(['status', 'run_after']).execute();
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};
