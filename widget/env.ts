@@ -1,0 +1,59 @@
+// The one guarded door to browser globals. Everything else asks here, so the widget loads in any
+// page (and in node tests) without touching `window` at import time.
+
+const g = globalThis as typeof globalThis & { window?: Window; document?: Document };
+
+export const getWindow = (): Window | undefined => (typeof g.window === 'object' ? g.window : undefined);
+export const getDocument = (): Document | undefined =>
+  typeof g.document === 'object' ? g.document : undefined;
+export const getCrypto = (): Crypto | undefined => g.crypto;
+export const isHttps = (): boolean => getWindow()?.location.protocol === 'https:';
+export const pageOrigin = (): string => getWindow()?.location.origin ?? '';
+export const currentUrl = (): string => getWindow()?.location.href ?? '';
+
+/** The platform fetch, bound so it can be called detached. */
+export const platformFetch = (): typeof fetch => g.fetch.bind(g);
+
+/** Adds a window listener; returns the function that removes it. */
+export function onWindow(type: string, fn: () => void): () => void {
+  const w = getWindow();
+  w?.addEventListener(type, fn);
+  return () => w?.removeEventListener(type, fn);
+}
+
+/**
+ * Calls `fn` after every single-page-app URL change (history pushState/replaceState, popstate).
+ * Returns the undo function, which restores the host's history methods.
+ */
+export function watchUrl(fn: () => void): () => void {
+  const h = getWindow()?.history;
+  if (!h) return () => {};
+  const push = h.pushState;
+  const replace = h.replaceState;
+  h.pushState = function (this: History, ...a: Parameters<History['pushState']>) {
+    push.apply(this, a);
+    fn();
+  };
+  h.replaceState = function (this: History, ...a: Parameters<History['replaceState']>) {
+    replace.apply(this, a);
+    fn();
+  };
+  const off = onWindow('popstate', fn);
+  return () => {
+    h.pushState = push;
+    h.replaceState = replace;
+    off();
+  };
+}
+
+/** The platform EventSource as a factory, or null where there is none (then the widget polls). */
+export const platformEventSource = (): ((url: string) => EventSource) | null =>
+  typeof g.EventSource === 'function' ? (url) => new g.EventSource(url) : null;
+
+/** Real timers, detached from `window` so tests and workers can call them. */
+export const platformTimers = {
+  setTimeout: (fn: () => void, ms: number): unknown => g.setTimeout(fn, ms),
+  clearTimeout: (t: unknown): void => g.clearTimeout(t as number),
+};
+
+export const randomUnit = (): number => Math.random();

@@ -1,0 +1,60 @@
+import Cookies from 'js-cookie';
+
+/** Cookie name for an app's visitor id: one visitor per app on a site. */
+export const cookieName = (appId: string): string => 'parley_vid_' + appId.replace(/[^\w-]/g, '_');
+
+const VALID = /^[\w-]{16,64}$/;
+
+/** The visitor identity: an opaque random id kept in a first-party cookie. */
+export interface Identity {
+  /** The current visitor id, creating it (and the cookie) if there is none. */
+  get(): string;
+  /** Re-reads the cookie, creates the id if missing, and refreshes the cookie's lifetime. */
+  touch(): string;
+  /** Forgets the current id and makes a new one (rule R8). */
+  rotate(): string;
+  /** Deletes the cookie and forgets the id (rule R15). */
+  clear(): void;
+  /** False when the browser refused the cookie: the id then lives only in memory. */
+  persistent(): boolean;
+}
+
+export interface IdentityOptions {
+  appId: string;
+  domain?: string | undefined;
+  secure: boolean;
+  newId: () => string;
+  /** Cookie lifetime in days (about nine months). */
+  days?: number;
+}
+
+export function createIdentity(o: IdentityOptions): Identity {
+  const name = cookieName(o.appId);
+  const scope = o.domain ? { path: '/', domain: o.domain } : { path: '/' };
+  let id: string | undefined;
+  let stored = false;
+  const write = (v: string): string => {
+    Cookies.set(name, v, { ...scope, expires: o.days ?? 270, sameSite: 'Lax', secure: o.secure });
+    stored = Cookies.get(name) === v;
+    return (id = v);
+  };
+  const read = (): string | undefined => {
+    const c = Cookies.get(name);
+    return c && VALID.test(c) ? c : undefined;
+  };
+  const clear = (): void => {
+    Cookies.remove(name, scope);
+    id = undefined;
+    stored = false;
+  };
+  return {
+    get: () => id ?? write(read() ?? o.newId()),
+    touch: () => write(read() ?? id ?? o.newId()),
+    rotate: () => {
+      clear();
+      return write(o.newId());
+    },
+    clear,
+    persistent: () => stored,
+  };
+}

@@ -1,0 +1,151 @@
+import { transient } from './api.ts';
+import type { KV } from './storage.ts';
+import type { Timers } from './stream.ts';
+import type { ApiError, Contact, Message, Result, UserClaim } from './types.ts';
+
+/** A message typed by the visitor and not yet confirmed by the server. */
+export interface OutboxItem {
+  client_id: string;
+  visitor_id: string;
+  body: string;
+  created_at: string;
+  /** Null until the conversation exists on the server. */
+  conversation_id: string | null;
+  /** For a follow-up typed before its conversation started: the starting item's client_id. */
+  start_id?: string;
+  /** Sent with a conversation start (rule R14 claims travel with every call that has a user). */
+  user?: UserClaim;
+  status: 'sending' | 'failed';
+  error?: string;
+}
+
+/** The conversation an item belongs to, or its local key while the conversation is not started. */
+export const threadKey = (i: OutboxItem): string => i.conversation_id ?? i.start_id ?? i.client_id;
+
+export interface Delivered {
+  conversation_id: string;
+  message: Message;
+  /** Sent back when the message started a conversation: the visitor is now a lead (R1). */
+  contact?: Contact;
+}
+
+export interface OutboxDeps {
+  kv: KV;
+  key: string;
+  send(item: OutboxItem): Promise<Result<Delivered>>;
+  timers: Timers;
+  delay(attempt: number): number;
+  onChange(items: OutboxItem[]): void;
+  onDelivered(item: OutboxItem, d: Delivered): void;
+  onError(e: ApiError): void;
+}
+
+export interface Outbox {
+  /** Loads items saved by an earlier page and sends them. */
+  load(): Promise<void>;
+  /** Saves the item, then sends it. Resolves once it is saved. */
+  add(item: Omit<OutboxItem, 'status'>): Promise<void>;
+  /** Sends everything waiting, in order. */
+  flush(): Promise<void>;
+  /** Sends one failed item again now. */
+  retry(clientId: string): Promise<void>;
+  /** Forgets everything, in memory and storage. */
+  clear(): Promise<void>;
+  items(): OutboxItem[];
+}
+
+/**
+ * The outbox: every message is stored before it is sent and stays until the server confirms it.
+ * Sending the same item twice is harmless because the server is idempotent on `client_id`.
+ */
+export function createOutbox(d: OutboxDeps): Outbox {
+  let items: OutboxItem[] = [];
+  let running: Promise<void> | undefined;
+  let again = false;
+  let attempt = 0;
+  let timer: unknown;
+  let gen = 0;
+
+  const save = async (): Promise<void> => {
+    d.onChange(items);
+    await d.kv.set(d.key, items);
+  };
+  const patch = (id: string, p: Partial<OutboxItem>): void => {
+    items = items.map((i) => (i.client_id === id ? { ...i, ...p } : i));
+  };
+
+  async function run(): Promise<void> {
+    const my = gen;
+    do {
+      again = false;
+      for (const { client_id } of items.slice()) {
+        const item = items.find((i) => i.client_id === client_id);
+        if (my !== gen) return;
+        if (!item || (!item.conversation_id && item.start_id)) continue; // gone, or waits for its conversation
+        patch(client_id, { status: 'sending' });
+        d.onChange(items);
+        const r = await d.send(item);
+        if (my !== gen) return;
+        if (r.ok) {
+          attempt = 0;
+          items = items
+            .filter((i) => i.client_id !== client_id)
+            .map((i) => (i.start_id === client_id ? { ...i, conversation_id: r.value.conversation_id } : i));
+          await save();
+          d.onDelivered(item, r.value);
+        } else {
+          patch(client_id, { status: 'failed', error: r.error.title });
+          d.onError(r.error);
+          if (transient(r.error)) {
+            // The network is down: everything waits for the next attempt.
+            items = items.map((i) => ({ ...i, status: 'failed' }));
+            await save();
+            d.timers.clearTimeout(timer);
+            timer = d.timers.setTimeout(() => void flush(), d.delay(attempt++));
+            return;
+          }
+          await save();
+        }
+      }
+    } while (again);
+  }
+
+  function flush(): Promise<void> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = run().finally(() => (running = undefined));
+    return running;
+  }
+
+  return {
+    async load() {
+      const saved = (await d.kv.get<OutboxItem[]>(d.key)) ?? [];
+      const known = new Set(items.map((i) => i.client_id));
+      items = [...saved.filter((i) => !known.has(i.client_id)), ...items];
+      d.onChange(items);
+      await flush();
+    },
+    async add(item) {
+      items = [...items, { ...item, status: 'sending' }];
+      await save();
+      void flush();
+    },
+    flush,
+    retry(id) {
+      attempt = 0;
+      patch(id, { status: 'sending' });
+      d.onChange(items);
+      return flush();
+    },
+    async clear() {
+      gen++;
+      d.timers.clearTimeout(timer);
+      items = [];
+      d.onChange(items);
+      await d.kv.del(d.key);
+    },
+    items: () => items,
+  };
+}

@@ -1,0 +1,148 @@
+import type { Api } from './api.ts';
+import { withMessages, type Store } from './store.ts';
+import { openStream, type EventSourceFactory, type Timers } from './stream.ts';
+import type { ApiError, ConversationSummary, Message } from './types.ts';
+
+export interface SyncDeps {
+  api: Api;
+  store: Store;
+  visitor(): string;
+  report(e: ApiError): void;
+  timers: Timers;
+  factory: EventSourceFactory | null;
+  delay(attempt: number): number;
+  pollMs: number;
+  /** The stream (re)connected: a good moment to resend the outbox. */
+  onUp(): void;
+  /** The server merged this visitor into a user. */
+  onMerge(): void;
+}
+
+const byUpdated = (a: ConversationSummary, b: ConversationSummary) => (a.updated_at < b.updated_at ? 1 : -1);
+const isAgent = (m: Message) => m.author.type === 'agent';
+
+/**
+ * Keeps conversations and loaded threads in step with the server: the live stream while it is
+ * up, catch-up with `after=` whenever it comes back, polling while it is down.
+ */
+export function createSync(d: SyncDeps) {
+  const { api, store } = d;
+  let close: (() => void) | undefined;
+  let poll: unknown;
+  let polling = false;
+
+  const viewing = (id: string) => store.get().open && store.get().thread === id;
+
+  function announce(ms: Message[]): void {
+    const m = ms.filter(isAgent).at(-1);
+    if (m) store.set({ announce: `New message: ${m.body}` });
+  }
+
+  async function conversations(): Promise<void> {
+    const r = await api.conversations(d.visitor());
+    if (!r.ok) return d.report(r.error);
+    const list = r.value.data.slice().sort(byUpdated);
+    store.set({ conversations: list, unread: list.reduce((n, c) => n + c.unread_count, 0) });
+  }
+
+  /** Loads a thread, or only what is newer than its last known message. */
+  async function thread(id: string): Promise<void> {
+    const after = store.get().messages[id]?.at(-1)?.id;
+    const r = await api.messages(id, d.visitor(), after);
+    if (!r.ok) return d.report(r.error);
+    const fresh = r.value.data;
+    store.set((s) => withMessages(s, id, fresh));
+    if (after) announce(fresh);
+    if (viewing(id) && fresh.some(isAgent)) await read(id);
+  }
+
+  async function read(id: string): Promise<void> {
+    const r = await api.read(id, d.visitor());
+    if (!r.ok) return d.report(r.error);
+    store.set((s) => {
+      const c = s.conversations.find((x) => x.id === id);
+      return {
+        conversations: s.conversations.map((x) => (x.id === id ? { ...x, unread_count: 0 } : x)),
+        unread: Math.max(0, s.unread - (c?.unread_count ?? 0)),
+      };
+    });
+  }
+
+  async function catchUp(): Promise<void> {
+    await conversations();
+    await Promise.all(Object.keys(store.get().messages).map(thread));
+  }
+
+  function onEvent(type: string, data: unknown): void {
+    if (type === 'merge') return void (d.onMerge(), catchUp());
+    if (type === 'unread') {
+      const n = typeof data === 'number' ? data : (data as { unread_count?: unknown }).unread_count;
+      if (typeof n === 'number') store.set({ unread: n });
+      return;
+    }
+    const m = data as Message;
+    const id = m.conversation_id;
+    if (!id || typeof m.body !== 'string') return;
+    const s = store.get();
+    const known = s.conversations.find((c) => c.id === id);
+    if (!known) void conversations();
+    // Only add to a thread already loaded: adding to an unloaded one would hide its history from `after=`.
+    if (s.messages[id]) store.set((x) => withMessages(x, id, [m]));
+    if (!isAgent(m)) return;
+    announce([m]);
+    if (viewing(id) && s.messages[id]) return void read(id);
+    store.set((x) => ({
+      unread: x.unread + 1,
+      conversations: x.conversations.map((c) =>
+        c.id === id ? { ...c, last_message: m, updated_at: m.created_at, unread_count: c.unread_count + 1 } : c,
+      ),
+    }));
+  }
+
+  function stopPoll(): void {
+    polling = false;
+    d.timers.clearTimeout(poll);
+  }
+  function startPoll(): void {
+    if (polling) return;
+    polling = true;
+    const tick = (): void => {
+      if (polling) poll = d.timers.setTimeout(() => void catchUp().then(tick), d.pollMs);
+    };
+    tick();
+  }
+
+  return {
+    conversations,
+    thread,
+    read,
+    catchUp,
+    onEvent,
+    /** Opens the stream for the current visitor (closing any previous one). */
+    start(): void {
+      this.stop();
+      close = openStream({
+        url: api.streamUrl(d.visitor()),
+        factory: d.factory,
+        events: ['message', 'merge', 'unread'],
+        onEvent,
+        onUp: () => {
+          stopPoll();
+          d.onUp();
+          void catchUp();
+        },
+        onDown: startPoll,
+        onBadEvent: (e) => d.report({ status: 0, type: 'about:blank', title: 'Bad stream event', detail: String(e) }),
+        timers: d.timers,
+        delay: d.delay,
+      });
+    },
+    stop(): void {
+      close?.();
+      close = undefined;
+      stopPoll();
+    },
+  };
+}
+
+export type Sync = ReturnType<typeof createSync>;

@@ -1,0 +1,255 @@
+import { createActions } from './actions.ts';
+import { createApi } from './api.ts';
+import { backoffDelay } from './backoff.ts';
+import {
+  getDocument,
+  isHttps,
+  onWindow,
+  pageOrigin,
+  platformEventSource,
+  platformFetch,
+  platformTimers,
+  randomUnit,
+  watchUrl,
+} from './env.ts';
+import { createIdentity } from './identity.ts';
+import { uuid } from './ids.ts';
+import { createOutbox, type Delivered, type OutboxItem } from './outbox.ts';
+import { createSession } from './session.ts';
+import { fallbackKV, idbKV, memoryKV, type KV } from './storage.ts';
+import { createStore, withMessages } from './store.ts';
+import type { EventSourceFactory, Timers } from './stream.ts';
+import { createSync } from './sync.ts';
+import type { ApiError, Result, Settings, UpdateData } from './types.ts';
+import { mount } from './ui/mount.tsx';
+
+/** Outcome of a public call that talks to the server. */
+export type Outcome = { ok: true } | { ok: false; error: ApiError };
+
+/** The public API, the same for the script tag (`Parley('boot', …)`) and the ES module. */
+export interface Parley {
+  boot(settings: Settings): Promise<Outcome>;
+  update(data?: UpdateData): Promise<Outcome>;
+  shutdown(): Promise<Outcome>;
+  show(): void;
+  hide(): void;
+  showNewMessage(text?: string): void;
+  trackEvent(name: string, metadata?: Record<string, unknown>): Promise<Outcome>;
+  onUnreadCountChange(fn: (count: number) => void): () => void;
+  onShow(fn: () => void): () => void;
+  onHide(fn: () => void): () => void;
+  getVisitorId(): string | null;
+}
+
+/** What varies between the browser and a test. Everything is optional. */
+export interface WidgetDeps {
+  fetch?: typeof fetch;
+  eventSource?: EventSourceFactory | null;
+  kv?: KV;
+  now?: () => number;
+  timers?: Timers;
+  newId?: () => string;
+  random?: () => number;
+  /** Minimum time between throttled pings (URL changes, updates), ms. */
+  throttleMs?: number;
+  /** Polling period while the stream is down, ms. */
+  pollMs?: number;
+  /** Backoff base, ms. */
+  backoffMs?: number;
+  /** Render the UI (default: when there is a document). */
+  ui?: boolean;
+  /** Where failures go besides the banner (default: console.warn). */
+  onError?: (e: ApiError) => void;
+}
+
+const problem = (title: string, detail = ''): ApiError => ({ status: 0, type: 'about:blank', title, detail });
+const outcome = (r: Result<unknown>): Outcome => (r.ok ? { ok: true } : r);
+const NOT_BOOTED: Outcome = { ok: false, error: problem('Parley is not booted', 'Call boot first') };
+
+function bannerText(e: ApiError): string {
+  if (e.status === 0) return "Can't reach the chat right now. We'll keep trying.";
+  if (e.status === 401) return 'Could not verify your identity.';
+  if (e.status === 403) return 'Chat is not enabled for this site.';
+  if (e.status === 429) return 'Too many requests. Trying again soon.';
+  return `Something went wrong: ${e.title}`;
+}
+
+/** Builds one widget instance. `index.ts` makes the page's default one. */
+export function createWidget(deps: WidgetDeps = {}): Parley {
+  const subs = { unread: new Set<(n: number) => void>(), show: new Set<() => void>(), hide: new Set<() => void>() };
+  const listen =
+    <F>(set: Set<F>) =>
+    (fn: F): (() => void) => {
+      set.add(fn);
+      return () => void set.delete(fn);
+    };
+  const warn = deps.onError ?? ((e: ApiError) => console.warn('[parley]', e.title, e.detail));
+
+  let live: ReturnType<typeof start> | undefined;
+
+  // Each boot gets its own store: late answers for a shut-down visitor land in a store nobody reads.
+  function start(settings: Settings) {
+    const store = createStore();
+    let prev = store.get();
+    const unsubscribe = store.subscribe((s) => {
+      const p = prev;
+      prev = s;
+      if (s.unread !== p.unread) subs.unread.forEach((f) => f(s.unread));
+      if (s.open !== p.open) (s.open ? subs.show : subs.hide).forEach((f) => f());
+    });
+    const report = (e: ApiError): void => {
+      store.set({ banner: bannerText(e) });
+      warn(e);
+    };
+    const now = deps.now ?? Date.now;
+    const timers = deps.timers ?? platformTimers;
+    const newId = deps.newId ?? (() => uuid());
+    const random = deps.random ?? randomUnit;
+    const delay = (n: number) => backoffDelay(n, random(), deps.backoffMs ?? 1000);
+    const appId = settings.app_id;
+    const identity = createIdentity({ appId, domain: settings.cookie_domain, secure: isHttps(), newId });
+    const http = createApi(deps.fetch ?? platformFetch(), settings.api_base ?? pageOrigin(), appId);
+    const kv = deps.kv ?? fallbackKV(idbKV(), memoryKV(), (e) => warn(problem('Local storage unavailable', String(e))));
+    const visitor = () => identity.get();
+
+    const send = async (i: OutboxItem): Promise<Result<Delivered>> => {
+      const b = { visitor_id: i.visitor_id, body: i.body, client_id: i.client_id };
+      if (i.conversation_id) {
+        const r = await http.send(i.conversation_id, b);
+        return r.ok ? { ok: true, value: { conversation_id: i.conversation_id, message: r.value } } : r;
+      }
+      const r = await http.start({ ...b, ...(i.user ? { user: i.user } : {}) });
+      if (!r.ok) return r;
+      const { conversation, message, contact } = r.value;
+      return { ok: true, value: { conversation_id: conversation.id, message, contact } };
+    };
+
+    const outbox = createOutbox({
+      kv,
+      key: 'outbox:' + appId,
+      send,
+      timers,
+      delay,
+      onChange: (items) => store.set({ outbox: items }),
+      onError: report,
+      onDelivered(item, { conversation_id: id, message, contact }) {
+        store.set((s) => ({
+          ...(!item.conversation_id || s.messages[id] ? withMessages(s, id, [message]) : {}),
+          ...(s.thread === item.client_id ? { thread: id } : {}),
+          ...(contact ? { contact } : {}),
+          banner: null,
+        }));
+        if (!item.conversation_id) void sync.conversations();
+      },
+    });
+
+    const sync = createSync({
+      api: http,
+      store,
+      visitor,
+      report,
+      timers,
+      factory: deps.eventSource === undefined ? platformEventSource() : deps.eventSource,
+      delay,
+      pollMs: deps.pollMs ?? 10_000,
+      onUp: () => void outbox.flush(),
+      onMerge: () => void session.ping(),
+    });
+
+    const session = createSession(
+      {
+        api: http,
+        identity,
+        store,
+        timers,
+        now,
+        throttleMs: deps.throttleMs ?? 2000,
+        report,
+        onReset() {
+          store.set({ conversations: [], messages: {}, thread: null, contact: null });
+          sync.start();
+        },
+        onIdentity: () => void sync.catchUp(),
+      },
+      settings,
+    );
+
+    const actions = createActions({ store, outbox, sync, session, visitor, newId, now });
+    store.set({ color: settings.color });
+    const doc = getDocument();
+    const off = [
+      watchUrl(() => session.schedule()),
+      onWindow('online', () => void outbox.flush().then(sync.catchUp)),
+      ...(deps.ui !== false && doc ? [mount(doc, store, actions)] : []),
+    ];
+    identity.touch();
+    sync.start();
+    const ready = session.ping();
+    void outbox.load();
+    return { store, unsubscribe, identity, http, session, sync, outbox, actions, off, ready };
+  }
+
+  const api: Parley = {
+    async boot(settings) {
+      if (live) return api.update(settings);
+      if (!settings || typeof settings.app_id !== 'string' || !settings.app_id) {
+        const e = problem('Parley boot needs an app_id');
+        warn(e);
+        return { ok: false, error: e };
+      }
+      live = start(settings);
+      return outcome(await live.ready);
+    },
+    async update(data = {}) {
+      const l = live;
+      if (!l) return NOT_BOOTED;
+      await l.ready;
+      if (live !== l) return NOT_BOOTED;
+      if (typeof data.color === 'string') l.store.set({ color: data.color });
+      const r = l.session.update(data);
+      return r ? outcome(await r) : { ok: true };
+    },
+    async shutdown() {
+      const l = live;
+      if (!l) return { ok: true };
+      live = undefined;
+      // Everything synchronous first: `shutdown(); boot()` in a row must meet a clean slate.
+      const old = l.identity.get();
+      l.off.forEach((f) => f());
+      l.sync.stop();
+      l.session.stop();
+      l.identity.clear();
+      l.store.set({ open: false, unread: 0 });
+      l.unsubscribe();
+      await l.outbox.clear();
+      // Best effort: the server unbinds the old visitor id. Locally everything is gone already.
+      const r = await l.http.logout(old);
+      if (!r.ok) warn(r.error);
+      return outcome(r);
+    },
+    show: () => live?.actions.show(),
+    hide: () => live?.actions.hide(),
+    showNewMessage(text = '') {
+      live?.store.set({ open: true, thread: 'new', draft: text });
+    },
+    async trackEvent(name, metadata) {
+      const l = live;
+      if (!l) return NOT_BOOTED;
+      await l.ready;
+      if (live !== l) return NOT_BOOTED;
+      const r = await l.http.event({
+        visitor_id: l.identity.get(),
+        name,
+        ...(metadata ? { metadata } : {}),
+        occurred_at: new Date((deps.now ?? Date.now)()).toISOString(),
+      });
+      if (!r.ok) warn(r.error);
+      return outcome(r);
+    },
+    onUnreadCountChange: listen(subs.unread),
+    onShow: listen(subs.show),
+    onHide: listen(subs.hide),
+    getVisitorId: () => live?.identity.get() ?? null,
+  };
+  return api;
+}
