@@ -21,29 +21,32 @@ export function onWindow(type: string, fn: () => void): () => void {
   return () => w?.removeEventListener(type, fn);
 }
 
+const urlWatchers = new Set<() => void>();
+let patched = false;
+
 /**
  * Calls `fn` after every single-page-app URL change (history pushState/replaceState, popstate).
- * Returns the undo function, which restores the host's history methods.
+ * History is patched once per page and never unpatched, so patches by several widgets or by the
+ * host cannot be restored in the wrong order; the returned function only removes `fn`.
  */
 export function watchUrl(fn: () => void): () => void {
-  const h = getWindow()?.history;
-  if (!h) return () => {};
-  const push = h.pushState;
-  const replace = h.replaceState;
-  h.pushState = function (this: History, ...a: Parameters<History['pushState']>) {
-    push.apply(this, a);
-    fn();
-  };
-  h.replaceState = function (this: History, ...a: Parameters<History['replaceState']>) {
-    replace.apply(this, a);
-    fn();
-  };
-  const off = onWindow('popstate', fn);
-  return () => {
-    h.pushState = push;
-    h.replaceState = replace;
-    off();
-  };
+  const w = getWindow();
+  if (!w) return () => {};
+  if (!patched) {
+    patched = true;
+    const h = w.history;
+    const notify = () => urlWatchers.forEach((f) => f());
+    for (const k of ['pushState', 'replaceState'] as const) {
+      const orig = h[k];
+      h[k] = function (this: History, ...a: Parameters<History['pushState']>) {
+        orig.apply(this, a);
+        notify();
+      };
+    }
+    w.addEventListener('popstate', notify);
+  }
+  urlWatchers.add(fn);
+  return () => void urlWatchers.delete(fn);
 }
 
 /** The platform EventSource as a factory, or null where there is none (then the widget polls). */

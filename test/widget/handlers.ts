@@ -43,7 +43,9 @@ export function createFakeServer(appId = 'app_test') {
   let clock = Date.parse('2026-01-01T10:00:00Z');
   const now = () => new Date((clock += 1000)).toISOString();
   /** Knobs a test can turn. */
-  const opts = { mergePending: 0, failNext: new Map<string, 'network' | 'lost'>() };
+  const opts = { mergePending: 0 };
+  /** Planned failures by `METHOD /path-suffix`: a network error, or stored but the answer lost. */
+  const failures = new Map<string, { mode: 'network' | 'lost'; times: number }>();
 
   const record = async (request: Request) => {
     const url = new URL(request.url);
@@ -79,25 +81,24 @@ export function createFakeServer(appId = 'app_test') {
     const v = conversations.get(convId);
     return c && v && v.contact_id === c.id ? v : undefined;
   };
-  /** Fails the next call to `path` (a pathname suffix): network error, or stored-but-answer-lost. */
-  const failure = (path: string): 'network' | 'lost' | undefined => {
-    for (const [k, v] of opts.failNext)
-      if (path.endsWith(k)) {
-        opts.failNext.delete(k);
-        return v;
+  const failure = (method: string, path: string, mode: 'network' | 'lost'): boolean => {
+    for (const [k, v] of failures) {
+      const [m, suffix] = k.split(' ');
+      if (m === method && path.endsWith(suffix!) && v.mode === mode) {
+        if (--v.times <= 0) failures.delete(k);
+        return true;
       }
-    return undefined;
+    }
+    return false;
   };
-  const answer = (path: string, json: JsonBodyType, status = 200) => {
-    const f = failure(path);
-    if (f) return HttpResponse.error();
-    return HttpResponse.json(json, { status });
-  };
+  /** Answers, unless the answer is planned to get lost on the way back. */
+  const answer = (method: string, path: string, json: JsonBodyType, status = 200) =>
+    failure(method, path, 'lost') ? HttpResponse.error() : HttpResponse.json(json, { status });
 
   const handlers = [
     http.post(`${M}/ping`, async ({ request }) => {
       const { url, body } = await record(request);
-      if (failure(url.pathname) === 'network') return HttpResponse.error();
+      if (failure('POST', url.pathname, 'network')) return HttpResponse.error();
       if (body.app_id !== appId) return problem(404, 'https://parley.dev/problems/not-found', 'Unknown app');
       let c = ensureVisitor(body.visitor_id);
       let status: 'none' | 'pending' | 'done' = 'none';
@@ -128,6 +129,7 @@ export function createFakeServer(appId = 'app_test') {
     }),
     http.post(`${M}/conversations`, async ({ request }) => {
       const { url, body } = await record(request);
+      if (failure('POST', url.pathname, 'network')) return HttpResponse.error();
       const existing = [...conversations.values()].find((v) => v.start_client_id === body.client_id);
       let conv = existing;
       if (!conv) {
@@ -144,22 +146,23 @@ export function createFakeServer(appId = 'app_test') {
         });
         conversations.set(conv.id, conv);
       }
-      const f = failure(url.pathname);
-      if (f) return HttpResponse.error();
-      return HttpResponse.json(
-        { conversation: { id: conv.id }, message: conv.messages[0], contact: contacts.get(conv.contact_id) },
-        { status: 201 },
+      return answer(
+        'POST',
+        url.pathname,
+        { conversation: { id: conv.id }, message: conv.messages[0]!, contact: contacts.get(conv.contact_id)! },
+        201,
       );
     }),
     http.get(`${M}/conversations`, async ({ request }) => {
       const { url } = await record(request);
       const c = contactOf(url.searchParams.get('visitor_id') ?? '');
       const data = c ? [...conversations.values()].filter((v) => v.contact_id === c.id).map(summary) : [];
-      return answer(url.pathname, { data });
+      if (failure('GET', url.pathname, 'network')) return HttpResponse.error();
+      return answer('GET', url.pathname, { data });
     }),
     http.post(`${M}/conversations/:id/messages`, async ({ request, params }) => {
       const { url, body } = await record(request);
-      if (failure(url.pathname) === 'network') return HttpResponse.error();
+      if (failure('POST', url.pathname, 'network')) return HttpResponse.error();
       const v = own(body.visitor_id, String(params.id));
       if (!v) return problem(404, 'https://parley.dev/problems/not-found', 'Unknown conversation');
       let m = v.messages.find((x) => x.client_id === body.client_id);
@@ -174,7 +177,7 @@ export function createFakeServer(appId = 'app_test') {
         };
         v.messages.push(m);
       }
-      return answer(url.pathname, m, 201);
+      return answer('POST', url.pathname, m, 201);
     }),
     http.get(`${M}/conversations/:id/messages`, async ({ request, params }) => {
       const { url } = await record(request);
@@ -182,7 +185,7 @@ export function createFakeServer(appId = 'app_test') {
       if (!v) return problem(404, 'https://parley.dev/problems/not-found', 'Unknown conversation');
       const after = url.searchParams.get('after');
       const i = after ? v.messages.findIndex((m) => m.id === after) + 1 : 0;
-      return answer(url.pathname, { data: v.messages.slice(i) });
+      return answer('GET', url.pathname, { data: v.messages.slice(i) });
     }),
     http.post(`${M}/conversations/:id/read`, async ({ request, params }) => {
       const { body } = await record(request);
@@ -210,6 +213,9 @@ export function createFakeServer(appId = 'app_test') {
     conversations,
     events,
     opts,
+    /** Plans failures: `fail('POST /messages', 'lost')`; `times` defaults to 1, Infinity = until healed. */
+    fail: (key: string, mode: 'network' | 'lost', times = 1) => void failures.set(key, { mode, times }),
+    heal: (key: string) => void failures.delete(key),
     /** Calls of one kind, e.g. `callsTo('POST', '/ping')`. */
     callsTo: (method: string, suffix: string) => calls.filter((c) => c.method === method && c.path.endsWith(suffix)),
     /** An agent reply, as the admin API would store it. Returns the message. */

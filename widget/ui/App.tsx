@@ -229,13 +229,16 @@ function LeadPrompt({ actions }: { actions: Actions }) {
 }
 
 function Composer({ draft, actions }: { draft: string; actions: Actions }) {
+  const box = useRef<HTMLTextAreaElement>(null);
+  // Reads the element, not the last render: Enter can come before Preact re-renders the input.
   const submit = (e?: Event) => {
     e?.preventDefault();
-    void actions.send(draft);
+    void actions.send(box.current?.value ?? draft);
   };
   return (
     <form class="f" onSubmit={submit}>
       <textarea
+        ref={box}
         aria-label="Message"
         placeholder="Write a message…"
         rows={2}

@@ -1,0 +1,187 @@
+import { waitFor } from '@testing-library/preact';
+import Cookies from 'js-cookie';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { cookieName, createIdentity } from '../../widget/identity.ts';
+import { uuid } from '../../widget/ids.ts';
+import { memoryKV } from '../../widget/storage.ts';
+import { cookieValue, harness, settings } from './setup.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('visitor id', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('is a UUID v4, also from getRandomValues when randomUUID is missing', () => {
+    expect(uuid()).toMatch(UUID);
+    const fallback = { getRandomValues: (a: Uint8Array<ArrayBuffer>) => crypto.getRandomValues(a) } as unknown as Crypto;
+    const ids = new Set(Array.from({ length: 50 }, () => uuid(fallback)));
+    expect(ids.size).toBe(50);
+    for (const id of ids) expect(id).toMatch(UUID);
+  });
+
+  it('boot creates the cookie (name with app id, path /, SameSite=Lax, ~9 months) and pings with it', async () => {
+    const set = vi.spyOn(Cookies, 'set');
+    const h = harness();
+    await h.w.boot(settings());
+    const id = h.w.getVisitorId();
+    expect(id).toMatch(UUID);
+    expect(cookieValue('parley_vid_app_test')).toBe(id);
+    const [name, value, attrs] = set.mock.calls.at(-1)!;
+    expect(name).toBe(cookieName('app_test'));
+    expect(value).toBe(id);
+    expect(attrs).toMatchObject({ path: '/', sameSite: 'Lax', secure: false, expires: 270 });
+    expect(h.fake.callsTo('POST', '/ping')[0]!.body).toMatchObject({ app_id: 'app_test', visitor_id: id });
+  });
+
+  it('reuses the cookie on the next page load and refreshes it', async () => {
+    const first = harness();
+    await first.w.boot(settings());
+    const id = first.w.getVisitorId();
+    const set = vi.spyOn(Cookies, 'set');
+    const second = harness({ fake: first.fake });
+    await second.w.boot(settings());
+    expect(second.w.getVisitorId()).toBe(id);
+    expect(set).toHaveBeenCalledWith('parley_vid_app_test', id, expect.objectContaining({ expires: 270 }));
+  });
+
+  it('uses cookie_domain and Secure on https', () => {
+    const set = vi.spyOn(Cookies, 'set');
+    createIdentity({ appId: 'a', domain: '.example.com', secure: true, newId: () => 'x'.repeat(20) }).get();
+    expect(set.mock.calls[0]![2]).toMatchObject({ domain: '.example.com', secure: true, path: '/' });
+  });
+
+  it('works for the page lifetime when cookies are blocked', () => {
+    vi.spyOn(Cookies, 'set').mockImplementation(() => undefined);
+    vi.spyOn(Cookies, 'get').mockImplementation((() => undefined) as never);
+    const idn = createIdentity({ appId: 'blocked', secure: false, newId: uuid });
+    const id = idn.get();
+    expect(idn.persistent()).toBe(false);
+    expect(idn.get()).toBe(id);
+    expect(idn.touch()).toBe(id);
+  });
+
+  it('ignores a tampered cookie value', () => {
+    document.cookie = 'parley_vid_app_x=<script>; path=/';
+    const idn = createIdentity({ appId: 'app_x', secure: false, newId: uuid });
+    expect(idn.get()).toMatch(UUID);
+  });
+
+  it('R8: a 409 visitor-reset-required replaces the visitor id and pings again', async () => {
+    const h = harness();
+    await h.w.boot(settings({ user_id: 'u1', email: 'one@example.com', user_hash: 'h1' }));
+    const old = h.w.getVisitorId();
+    expect(h.fake.visitors.has(old!)).toBe(true);
+    const r = await h.w.update({ user_id: 'u2', email: 'two@example.com', user_hash: 'h2' });
+    expect(r).toEqual({ ok: true });
+    const pings = h.fake.callsTo('POST', '/ping');
+    const [rejected, retried] = pings.slice(-2);
+    expect(rejected!.body.visitor_id).toBe(old);
+    expect(retried!.body.visitor_id).not.toBe(old);
+    expect(retried!.body.user).toEqual({ user_id: 'u2', email: 'two@example.com', user_hash: 'h2' });
+    expect(h.w.getVisitorId()).toBe(retried!.body.visitor_id);
+    expect(cookieValue('parley_vid_app_test')).toBe(retried!.body.visitor_id);
+    // The stream now follows the new visitor.
+    expect(h.streams.current().url).toContain(`visitor_id=${retried!.body.visitor_id}`);
+  });
+});
+
+describe('login ping', () => {
+  it('R2: carries the visitor id, the user, the hash and custom attributes', async () => {
+    const h = harness();
+    await h.w.boot(settings({ user_id: 'u42', email: 'ada@example.com', name: 'Ada', user_hash: 'abc123', plan: 'pro', color: '#123456' }));
+    const body = h.fake.callsTo('POST', '/ping')[0]!.body;
+    expect(body).toEqual({
+      app_id: 'app_test',
+      visitor_id: h.w.getVisitorId(),
+      user: { user_id: 'u42', email: 'ada@example.com', name: 'Ada', user_hash: 'abc123' },
+      attributes: { plan: 'pro' },
+    });
+  });
+
+  it('an anonymous ping carries no user', async () => {
+    const h = harness();
+    await h.w.boot(settings());
+    expect(h.fake.callsTo('POST', '/ping')[0]!.body.user).toBeUndefined();
+  });
+
+  it('update with an identity pings at once with the same visitor id, and the conversations follow the user', async () => {
+    const h = harness();
+    await h.w.boot(settings());
+    const vid = h.w.getVisitorId();
+    h.w.show();
+    const ui = h.ui();
+    const box = await waitFor(() => ui.getByRole('textbox', { name: 'Message' }));
+    (box as HTMLTextAreaElement).value = 'hello';
+    box.dispatchEvent(new Event('input', { bubbles: true }));
+    box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+    await waitFor(() => expect(h.fake.callsTo('POST', '/conversations')).toHaveLength(1));
+    const listsBefore = h.fake.callsTo('GET', '/conversations').length;
+    await h.w.update({ user_id: 'u7', email: 'seven@example.com', user_hash: 'h7' });
+    const login = h.fake.callsTo('POST', '/ping').at(-1)!.body;
+    expect(login.visitor_id).toBe(vid);
+    expect(login.user.user_id).toBe('u7');
+    await waitFor(() => expect(h.fake.callsTo('GET', '/conversations').length).toBeGreaterThan(listsBefore));
+  });
+
+  it('R5: follows a pending merge until done, then re-fetches conversations', async () => {
+    const h = harness();
+    h.fake.opts.mergePending = 1;
+    await h.w.boot(settings({ user_id: 'u9', user_hash: 'h9' }));
+    await waitFor(() => expect(h.fake.callsTo('POST', '/ping').length).toBeGreaterThanOrEqual(2), { timeout: 3000 });
+    await waitFor(() => expect(h.fake.callsTo('GET', '/conversations').length).toBeGreaterThanOrEqual(1));
+  });
+
+  it('SPA URL changes ping again, throttled', async () => {
+    const h = harness();
+    await h.w.boot(settings());
+    history.pushState({}, '', '/a');
+    history.pushState({}, '', '/b');
+    history.replaceState({}, '', '/c');
+    await waitFor(() => expect(h.fake.callsTo('POST', '/ping')).toHaveLength(2));
+    await new Promise((r) => setTimeout(r, 120));
+    expect(h.fake.callsTo('POST', '/ping')).toHaveLength(2);
+  });
+});
+
+describe('shutdown', () => {
+  it('R15: shutdown deletes the cookie and local data, closes the stream, logs out; the next boot is a new visitor', async () => {
+    const kv = memoryKV();
+    const h = harness({ kv });
+    await h.w.boot(settings({ user_id: 'u1', user_hash: 'h' }));
+    const old = h.w.getVisitorId()!;
+    // Leave something in the outbox: the network is down when the visitor types.
+    h.fake.fail('POST /conversations', 'network', Infinity);
+    h.w.showNewMessage('unsent words');
+    const ui = h.ui();
+    (await ui.findByRole('button', { name: 'Send' })).click();
+    await ui.findByText(/Not sent/);
+    expect(await kv.get('outbox:app_test')).toHaveLength(1);
+    const stream = h.streams.current();
+
+    expect(await h.w.shutdown()).toEqual({ ok: true });
+    expect(cookieValue('parley_vid_app_test')).toBeUndefined();
+    expect(await kv.get('outbox:app_test')).toBeUndefined();
+    expect(stream.closed).toBe(true);
+    expect(document.querySelector('[data-parley]')).toBeNull();
+    expect(h.fake.callsTo('POST', '/logout')[0]!.body).toEqual({ app_id: 'app_test', visitor_id: old });
+    expect(h.w.getVisitorId()).toBeNull();
+
+    await h.w.boot(settings());
+    const fresh = h.w.getVisitorId();
+    expect(fresh).not.toBe(old);
+    expect(h.fake.callsTo('POST', '/ping').at(-1)!.body).toMatchObject({ visitor_id: fresh });
+    expect(h.fake.callsTo('POST', '/ping').at(-1)!.body.user).toBeUndefined();
+    expect(cookieValue('parley_vid_app_test')).toBe(fresh);
+  });
+
+  it('R15: shutdown then boot in the same tick (as a logout button does) starts clean', async () => {
+    const h = harness();
+    await h.w.boot(settings({ user_id: 'u1', user_hash: 'h', color: 'red' }));
+    const old = h.w.getVisitorId();
+    const done = h.w.shutdown();
+    const booted = h.w.boot(settings());
+    await Promise.all([done, booted]);
+    expect(h.w.getVisitorId()).not.toBe(old);
+    expect(document.querySelectorAll('[data-parley]')).toHaveLength(1);
+  });
+});
