@@ -16,8 +16,13 @@ export function userHash(secret: string, value: string): string {
 
 /** Hex digits compare case-insensitively and in constant time. */
 export function verifyUserHash(secret: string, identity: Identity, hash: string | undefined | null): boolean {
+  return verifySignedValue(secret, signedValue(identity), hash);
+}
+
+/** As verifyUserHash, over the exact string the host site sent (before any trimming). */
+export function verifySignedValue(secret: string, value: string, hash: string | undefined | null): boolean {
   if (typeof hash !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hash)) return false;
-  const expected = Buffer.from(userHash(secret, signedValue(identity)), 'hex');
+  const expected = Buffer.from(userHash(secret, value), 'hex');
   const given = Buffer.from(hash.toLowerCase(), 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected);
 }

@@ -13,7 +13,7 @@ type UserInput = { user_id?: string | undefined; email?: string | undefined; nam
 
 function claim(user: UserInput): messenger.ClaimedUser | undefined {
   if (!user) return undefined;
-  return { identity: schemas.identityOf(user.user_id, user.email), name: user.name, user_hash: user.user_hash };
+  return { identity: schemas.identityOf(user.user_id, user.email), signed: user.user_id ?? user.email ?? '', name: user.name, user_hash: user.user_hash };
 }
 
 export function messengerRoutes(s: Services, deps: HttpDeps): Hono {

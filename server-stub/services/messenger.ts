@@ -1,6 +1,6 @@
 /** What the widget's calls do: ping, conversations, messages, read marks, events, logout. */
 import { normaliseEmail, type Identity } from '../domain/identity.ts';
-import { verifyUserHash } from '../domain/verification.ts';
+import { verifySignedValue } from '../domain/verification.ts';
 import type { App } from '../storage/apps.ts';
 import {
   recordEventOccurrence, resolveVisitor, setAttributes, unbindVisitor, updateContact, type ContactRow, type Db,
@@ -15,6 +15,8 @@ import { ensureVisitorContact, identify, markLeadIfEmailMatches, mergeStatusOf }
 
 export interface ClaimedUser {
   identity: Identity | null;
+  /** The exact string the host site signed: user_id, or email without one (R14). */
+  signed: string;
   name?: string | undefined;
   user_hash?: string | undefined;
 }
@@ -32,7 +34,7 @@ export const contactView = (c: ContactRow): ContactView => ({ id: c.id, role: c.
 /** R14: a call carrying an identity must carry its HMAC when the app requires verification. */
 export function verifyClaim(app: App, user: ClaimedUser | undefined): void {
   if (!user?.identity || !app.require_verification) return;
-  if (!verifyUserHash(app.identity_secret, user.identity, user.user_hash)) {
+  if (!verifySignedValue(app.identity_secret, user.signed, user.user_hash)) {
     throw new ServiceError(401, 'identity-verification-failed', 'user_hash is missing or does not match the identity');
   }
 }

@@ -44,7 +44,7 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     if (report.failed.length < maxListed) report.failed.push({ line, reason });
   };
   const source = typeof input === 'string' ? Readable.from([input]) : input instanceof Readable ? input : Readable.fromWeb(input as import('node:stream/web').ReadableStream<Uint8Array>);
-  const parser = source.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, trim: true }));
+  const parser = source.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, raw: true, trim: true }));
   source.on('error', (e) => parser.destroy(e));
 
   let header: string[] | null = null;
@@ -65,15 +65,16 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     options.onProgress?.(done);
   };
 
-  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-    const { record, info } = item;
+  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number }; raw: string }>) {
+    const { record, info, raw } = item;
     if (header === null) {
       header = record.map((h) => h.trim().toLowerCase());
       if (!header.includes('user_id') && !header.includes('email')) throw new ImportError('the header row must name a user_id or an email column');
       if (new Set(header).size !== header.length) throw new ImportError('the header row repeats a column');
       continue;
     }
-    const line = info.lines;
+    // info.lines is where the record ends; a quoted field may span lines, so count back to its start.
+    const line = info.lines - (raw.match(/\n/g)?.length ?? 0);
     if (record.length > header.length) {
       fail(line, `too many columns: ${record.length} for ${header.length} in the header`);
       continue;

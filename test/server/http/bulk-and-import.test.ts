@@ -1,0 +1,122 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { App } from '../../../server-stub/storage/apps.ts';
+import { startTestServer, type TestServer } from '../../support/server-app.ts';
+import { dbFingerprint } from '../../support/db-fingerprint.ts';
+import { operator, widget } from './helpers.ts';
+
+let t: TestServer;
+let app: App;
+beforeEach(async () => {
+  t = await startTestServer();
+  app = await t.createApp();
+});
+afterEach(async () => t.close());
+
+async function leadWithEmail(email: string, events = 1) {
+  const w = widget(t, app);
+  for (let i = 0; i < events; i++) await w.event('visited');
+  const started = await w.start(`hello from ${email}`);
+  await w.ping({ lead: { email } });
+  return started.body.contact.id as string;
+}
+
+describe('R11 bulk merge', () => {
+  it('R11: merges every messenger lead matching exactly one user and reports the counts', async () => {
+    const op = operator(t, app);
+    await op.importCsv('user_id,email\nu1,one@example.com\nu2,two@example.com\nua,amb@example.com\nub,amb@example.com\n');
+    const l1 = await leadWithEmail('one@example.com', 2);
+    const l2 = await leadWithEmail('TWO@example.com', 3);
+    const amb = await leadWithEmail('amb@example.com');
+    await leadWithEmail('nobody@example.com');
+    const api = await op.createContact({ role: 'lead', email: 'one@example.com' });
+
+    const dry = await op.bulk({ dry_run: true });
+    expect(dry.body).toMatchObject({ merged: 2, ambiguous: 1, skipped: 1, conversations_moved: 2, events_moved: 5 });
+    expect(dry.body.ambiguous_leads.map((a: { id: string }) => a.id)).toEqual([amb]);
+
+    const real = await op.bulk({});
+    expect(real.status).toBe(200);
+    expect(real.body).toMatchObject({ merged: 2, ambiguous: 1, skipped: 1, conversations_moved: 2, events_moved: 5 });
+    expect((await op.contact(l1)).body.user_id).toBe('u1');
+    expect((await op.contact(l2)).body.user_id).toBe('u2');
+    expect((await op.contact(amb)).body.id).toBe(amb);
+    expect((await op.contact(api.body.id)).body.role).toBe('lead');
+    const audit = await op.merges();
+    expect(audit.body.data.map((m: { trigger: string }) => m.trigger)).toEqual(['bulk', 'bulk']);
+
+    const withApi = await op.bulk({ include_api_leads: true });
+    expect(withApi.body).toMatchObject({ merged: 1, ambiguous: 1, skipped: 0 });
+  });
+
+  it('R11: a dry run changes nothing', async () => {
+    const op = operator(t, app);
+    await op.createContact({ role: 'user', user_id: 'u1', email: 'one@example.com' });
+    await leadWithEmail('one@example.com');
+    const before = await dbFingerprint(t.parley.services.db);
+    expect((await op.bulk({ dry_run: true })).body.merged).toBe(1);
+    expect(await dbFingerprint(t.parley.services.db)).toBe(before);
+  });
+
+  it('R11: bad options are refused with 400', async () => {
+    expect((await operator(t, app).bulk({ dry_run: 'yes' })).status).toBe(400);
+  });
+
+  it('R12: a merge that fails half-way leaves the lead untouched (one transaction)', async () => {
+    const op = operator(t, app);
+    const user = await op.createContact({ role: 'user', user_id: 'u1', email: 'one@example.com' });
+    const lead = await leadWithEmail('one@example.com', 2);
+    const before = await dbFingerprint(t.parley.services.db);
+    // Fail at the very last step of the merge: writing the audit entry.
+    const ids = t.parley.services.ids;
+    t.parley.services.ids = (prefix) => {
+      if (prefix === 'mrg') throw new Error('injected crash');
+      return ids(prefix);
+    };
+    const crashed = await op.merge(lead, user.body.id);
+    expect(crashed.status).toBe(500);
+    expect(await dbFingerprint(t.parley.services.db)).toBe(before);
+    t.parley.services.ids = ids;
+    expect((await op.merge(lead, user.body.id)).status).toBe(200);
+    expect((await op.contact(user.body.id)).body.events).toMatchObject([{ name: 'visited', count: 2 }]);
+  });
+});
+
+describe('R4 users CSV import', () => {
+  it('R4: imports rows, reports bad ones with their line, and a re-run changes nothing', async () => {
+    const op = operator(t, app);
+    const csv = '\uFEFFuser_id,email,name,plan\r\n'
+      + 'u1,ann@example.com,"Ann, the first",gold\r\n'
+      + ',bob@example.com,Bob,\r\n'
+      + 'null,x@example.com,Junk,\r\n'
+      + 'u4,not-an-email,Bad,\r\n'
+      + ',,Nobody,\r\n'
+      + 'u1,other@example.com,Again,\r\n'
+      + ',BOB@example.com,Bob again,\r\n'
+      + 'u8,c@example.com,Too,many,columns\r\n'
+      + 'u9,"multi\nline@example.com",Q,\r\n';
+    const first = await op.importCsv(csv);
+    expect(first.status).toBe(200);
+    expect(first.body.created).toBe(2);
+    expect(first.body.failed.map((f: { line: number }) => f.line)).toEqual([4, 5, 6, 7, 8, 9, 10]);
+    expect(first.body.failed[2].reason).toMatch(/no user_id or email/);
+    expect(first.body.failed[3].reason).toBe('repeats the identity of line 2');
+    expect(first.body.failed[4].reason).toBe('repeats the identity of line 3');
+    expect(first.body.failed[5].reason).toMatch(/too many columns/);
+    const ann = await op.contacts('?user_id=u1');
+    expect(ann.body.data[0]).toMatchObject({ name: 'Ann, the first', created_via: 'csv', email: 'ann@example.com' });
+    expect((await op.contact(ann.body.data[0].id)).body.attributes).toEqual({ plan: 'gold' });
+
+    const before = await dbFingerprint(t.parley.services.db);
+    const again = await op.importCsv(csv);
+    expect(again.body).toMatchObject({ created: 0, updated: 0 });
+    expect(await dbFingerprint(t.parley.services.db)).toBe(before);
+  });
+
+  it('R4: a file without a usable header is refused with 400 and writes nothing', async () => {
+    const before = await dbFingerprint(t.parley.services.db);
+    const res = await operator(t, app).importCsv('name,plan\nAnn,gold\n');
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(await dbFingerprint(t.parley.services.db)).toBe(before);
+  });
+});
