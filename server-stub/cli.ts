@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<void> {
       if (sub !== 'create') throw new UsageError(`unknown command: app ${sub ?? ''}`);
       const { values } = parseArgs({ args, options: { ...common, name: { type: 'string' }, 'require-verification': { type: 'boolean' }, origins: { type: 'string' } } });
       if (!values.name) throw new UsageError('--name is required');
-      const parley = await createParley({ ...databaseOptions(values), log: quietLog });
+      const parley = await createParley({ ...databaseOptions(values), log: quietLog, runWorker: false });
       try {
         const origins = values.origins ? values.origins.split(',').map((o) => o.trim()).filter(Boolean) : [];
         const app = await createApp(parley.services.db, parley.services.clock, { name: values.name, require_verification: values['require-verification'] === true, allowed_origins: origins });
@@ -64,7 +64,7 @@ async function main(argv: string[]): Promise<void> {
       const file = positionals[0];
       if (!file) throw new UsageError('give the CSV file to import');
       if (!values.app) throw new UsageError('--app is required');
-      const parley = await createParley({ ...databaseOptions(values), log: quietLog });
+      const parley = await createParley({ ...databaseOptions(values), log: quietLog, runWorker: false });
       try {
         const app = await findApp(parley.services.db, values.app);
         if (!app) throw new Error(`no app with id ${values.app}`);
@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<void> {
     case 'bulk-merge': {
       const { values } = parseArgs({ args: rest, options: { ...common, app: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'include-api-leads': { type: 'boolean' } } });
       if (!values.app) throw new UsageError('--app is required');
-      const parley = await createParley({ ...databaseOptions(values), log: quietLog });
+      const parley = await createParley({ ...databaseOptions(values), log: quietLog, runWorker: false });
       try {
         const app = await findApp(parley.services.db, values.app);
         if (!app) throw new Error(`no app with id ${values.app}`);

@@ -18,6 +18,8 @@ export interface ParleyOptions extends DatabaseOptions {
   rateLimits?: RateLimits | 'off';
   log?: (line: Record<string, unknown>) => void;
   workerPollMs?: number;
+  /** Run the background merge worker (default true; the CLI's one-shot commands need none). */
+  runWorker?: boolean;
   keepAliveMs?: number;
 }
 
@@ -29,6 +31,9 @@ export interface Parley {
   hub: Hub;
   close(): Promise<void>;
 }
+
+/** Stands in for the worker where none runs: jobs wait in the database for a server to run them. */
+const idleWorker: MergeWorker = { wake: () => undefined, drain: async () => undefined, stop: async () => undefined };
 
 export function rateLimitsFromEnv(): RateLimits | 'off' {
   return process.env['PARLEY_RATE_LIMIT'] === 'off' ? 'off' : DEFAULT_LIMITS;
@@ -47,7 +52,7 @@ export async function createParley(options: ParleyOptions = {}): Promise<Parley>
     hub,
     wakeWorker: () => worker?.wake(),
   };
-  worker = startMergeWorker(services, { pollMs: options.workerPollMs ?? 500 });
+  worker = options.runWorker === false ? idleWorker : startMergeWorker(services, { pollMs: options.workerPollMs ?? 500 });
   const shutdown = new AbortController();
   const app = createApp(services, {
     limiter: createRateLimiter(options.rateLimits ?? rateLimitsFromEnv()),
