@@ -4,6 +4,7 @@ import { findAppByToken, type App } from '../storage/apps.ts';
 import { ServiceError, type Services } from '../services/context.ts';
 import * as admin from '../services/admin.ts';
 import { bulkMerge } from '../services/bulk-merge.ts';
+import { contactsCsvResponse } from '../services/contact-export.ts';
 import { ImportError, importUsers } from '../services/user-import.ts';
 import { normaliseEmail } from '../domain/identity.ts';
 import { readJson } from './read-body.ts';
@@ -93,6 +94,8 @@ export function adminRoutes(s: Services, deps: HttpDeps): Hono<Env> {
     const input = schemas.parseInput(schemas.reply, await readJson(c, true));
     return c.json(await admin.reply(s, c.get('app'), c.req.param('id'), input.body, `agent_${c.get('app').id}`), 201);
   });
+
+  r.get('/exports/contacts.csv', (c) => contactsCsvResponse(s, c.get('app')));
 
   return r;
 }

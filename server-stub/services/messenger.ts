@@ -126,7 +126,10 @@ export async function startConversation(s: Services, app: App, input: StartInput
     }
     const now = s.clock.now().toISOString();
     const conversationId = s.ids('cnv');
-    await insertConversation(trx, { id: conversationId, app_id: app.id, contact_id: contact.id, client_id: input.client_id, created_at: now, updated_at: now, contact_read_at: now });
+    if (!(await insertConversation(trx, { id: conversationId, app_id: app.id, contact_id: contact.id, client_id: input.client_id, created_at: now, updated_at: now, contact_read_at: now }))) {
+      // A concurrent start with the same client_id won (PostgreSQL): answer with that conversation.
+      return replayStart(trx, s, app, contact, (await findConversationByClientId(trx, app.id, input.client_id))!.id, input.client_id);
+    }
     const message: MessageRow = { id: s.ids('msg'), app_id: app.id, conversation_id: conversationId, author_type: 'contact', author_id: contact.id, body: input.body, client_id: input.client_id, created_at: now };
     if (!(await insertMessage(trx, message))) throw new ServiceError(409, 'client-id-conflict', 'client_id was already used for another message');
     created = message;
@@ -175,14 +178,20 @@ export async function conversationsOf(s: Services, app: App, visitorId: string) 
 export async function sendMessage(s: Services, app: App, input: { visitor_id: string; conversation_id: string; body: string; client_id: string; user?: ClaimedUser | undefined }): Promise<{ message: MessageView; created: boolean }> {
   const result = await s.db.transaction().execute(async (trx) => {
     const { contact, conversation } = await ownConversation(trx, s, app, input.visitor_id, input.conversation_id, input.user);
-    const existing = await findMessageByClientId(trx, app.id, input.client_id);
-    if (existing) {
+    const replay = async () => {
+      const existing = await findMessageByClientId(trx, app.id, input.client_id);
+      if (!existing) return null;
       if (existing.conversation_id !== conversation.id) throw new ServiceError(409, 'client-id-conflict', 'client_id was already used for another message');
       return { message: messageView(existing), created: false, contactId: contact.id };
-    }
+    };
+    const earlier = await replay();
+    if (earlier) return earlier;
     const message: MessageRow = { id: s.ids('msg'), app_id: app.id, conversation_id: conversation.id, author_type: 'contact', author_id: contact.id, body: input.body, client_id: input.client_id, created_at: s.clock.now().toISOString() };
-    await insertMessage(trx, message);
-    return { message: messageView(message), created: true, contactId: contact.id };
+    if (await insertMessage(trx, message)) return { message: messageView(message), created: true, contactId: contact.id };
+    // A concurrent send of the same client_id won the insert (PostgreSQL): answer with that one.
+    const winner = await replay();
+    if (!winner) throw new ServiceError(409, 'client-id-conflict', 'client_id is in use');
+    return winner;
   });
   if (result.created) s.hub.publish(result.contactId, { event: 'message', data: result.message });
   return { message: result.message, created: result.created };

@@ -14,6 +14,8 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: Dialect;
+  /** The PostgreSQL pool, for LISTEN/NOTIFY (absent on SQLite). */
+  pool?: import('pg').Pool;
   close(): Promise<void>;
 }
 
@@ -48,18 +50,21 @@ function openSqlite(path: string): DatabaseHandle {
 }
 
 async function openPostgres(url: string, schema: string | undefined): Promise<DatabaseHandle> {
-  const pg = await import('pg');
-  const Pool = pg.default.Pool;
-  const pool = new Pool({ connectionString: url, max: 10 });
+  const { default: pg } = await import('pg');
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('postgresSchema must be a plain lower-case identifier');
   if (schema) {
-    pool.on('connect', (client) => {
-      client.query(`set search_path to "${schema.replace(/"/g, '')}"`).catch((error: unknown) => {
-        console.error(JSON.stringify({ level: 'error', msg: 'cannot set search_path', error: String(error) }));
-      });
-    });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query(`create schema if not exists ${schema}`);
+    } finally {
+      await admin.end();
+    }
   }
+  // search_path set at connection start, so every pooled connection is in the schema from its first query.
+  const pool = new pg.Pool({ connectionString: url, max: Number(process.env['PARLEY_PG_POOL'] ?? 10), ...(schema ? { options: `-c search_path=${schema}` } : {}) });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  return { db, dialect: 'postgres', pool, close: () => db.destroy() };
 }
 
 async function migrate(db: Kysely<Database>): Promise<void> {

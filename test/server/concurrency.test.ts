@@ -66,3 +66,15 @@ describe('R12 concurrency', () => {
     expect(await count('merges')).toBe(1);
   });
 });
+
+describe('R12 idempotent conversation start under concurrency', () => {
+  it('R12: 50 parallel starts with one client_id make one conversation and one message', async () => {
+    const w = widget(t, app);
+    const cid = randomUUID();
+    const answers = await Promise.all(Array.from({ length: 50 }, () => w.start('once', cid)));
+    expect(answers.map((a) => a.status).every((s) => s === 201)).toBe(true);
+    expect(new Set(answers.map((a) => a.body.conversation.id)).size).toBe(1);
+    expect(await count('conversations')).toBe(1);
+    expect(await count('messages')).toBe(1);
+  });
+});

@@ -8,6 +8,7 @@
  * const res = await t.fetch(new Request('http://parley.test/v1/messenger/ping', { method: 'POST', body: JSON.stringify({ app_id: app.id, visitor_id: 'v1234567' }) }));
  * await t.close();
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,10 +32,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Which database the server tests run on: the `server-pg` test project sets PARLEY_TEST_DIALECT=postgres. */
+export const testDialect = process.env['PARLEY_TEST_DIALECT'] === 'postgres' ? 'postgres' : 'sqlite';
+export const testPostgresUrl = process.env['PARLEY_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
 export async function startTestServer(options: ParleyOptions = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-test-'));
   const dbPath = join(dir, 'parley.db');
-  const parley = await createParley({ sqlitePath: dbPath, rateLimits: 'off', log: () => undefined, workerPollMs: 50, ...options });
+  // On PostgreSQL each test server gets a schema of its own, dropped on close.
+  const schema = testDialect === 'postgres' ? `parley_test_${randomBytes(6).toString('hex')}` : undefined;
+  const database = schema ? { postgresUrl: testPostgresUrl, postgresSchema: schema } : { sqlitePath: dbPath };
+  const parley = await createParley({ ...database, rateLimits: 'off', log: () => undefined, workerPollMs: 50, ...options });
   const fetch = async (request: Request) => parley.app.fetch(request);
   return {
     parley,
@@ -59,8 +67,20 @@ export async function startTestServer(options: ParleyOptions = {}): Promise<Test
     async close() {
       await parley.close();
       rmSync(dir, { recursive: true, force: true });
+      if (schema) await dropSchema(schema);
     },
   };
 }
 
 export { userHash };
+
+async function dropSchema(schema: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: testPostgresUrl });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
+  }
+}
