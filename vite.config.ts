@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { build, type Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 
@@ -35,6 +36,37 @@ const esmEntry = (): Plugin => ({
   },
 });
 
+const PG_URL = process.env['PARLEY_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * The whole server suite runs a second time on PostgreSQL. Where PostgreSQL cannot be reached the
+ * run is left out with a clear message; with PARLEY_REQUIRE_POSTGRES=1 (CI) it is kept, so an
+ * unreachable database fails the tests instead of passing quietly.
+ */
+async function postgresProject() {
+  const { hostname, port } = new URL(PG_URL);
+  const reachable = await new Promise<boolean>((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port || 5432) });
+    socket.setTimeout(1000);
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+    socket.once('error', () => resolve(false));
+  });
+  if (!reachable && process.env['PARLEY_REQUIRE_POSTGRES'] !== '1') {
+    console.warn(`\n[parley] PostgreSQL run of the server suite SKIPPED: nothing answers at ${hostname}:${port || 5432} (set PARLEY_TEST_DATABASE_URL, or PARLEY_REQUIRE_POSTGRES=1 to make this a failure).\n`);
+    return [];
+  }
+  return [{
+    test: {
+      name: 'server-pg',
+      include: ['test/server/**/*.test.ts'],
+      environment: 'node',
+      testTimeout: 30_000,
+      env: { PARLEY_TEST_DIALECT: 'postgres', PARLEY_TEST_DATABASE_URL: PG_URL },
+    },
+  }];
+}
+
 // One config for the widget build and for every test project.
 export default defineConfig({
   oxc,
@@ -54,6 +86,7 @@ export default defineConfig({
           testTimeout: 30_000,
         },
       },
+      ...(await postgresProject()),
       {
         oxc,
         test: {

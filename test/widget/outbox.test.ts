@@ -65,7 +65,7 @@ describe('outbox', () => {
     );
     expect(first.fake.messagesWithClientId(clientId)).toHaveLength(1);
     expect(first.fake.conversations.size).toBe(1);
-    await second.ui().findByRole('button', { name: 'Open chat' }).then((b) => b.click());
+    (await second.ui().findByRole('button', { name: 'Open chat' })).click();
     await waitFor(() => expect(second.ui().getAllByText('Is the teapot in stock?')).toHaveLength(1));
     await waitFor(async () => expect(await kv.get('outbox:app_test')).toEqual([]));
   });
