@@ -15,9 +15,13 @@ export function userClaim(s: Settings): UserClaim | undefined {
   return u;
 }
 
-/** Custom attributes: every setting that is not a known one. */
-export function attributes(s: Settings): Record<string, unknown> | undefined {
-  const a = Object.fromEntries(Object.entries(s).filter(([k, v]) => !KNOWN.has(k) && v !== undefined));
+const scalar = (v: unknown) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+
+/** Custom attributes: every setting that is not a known one. Values must be scalars (string, number, boolean, null). */
+export function attributes(s: Settings, dropped?: (key: string) => void): Record<string, unknown> | undefined {
+  const a: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s))
+    if (!KNOWN.has(k) && v !== undefined) scalar(v) ? (a[k] = v) : dropped?.(k);
   return Object.keys(a).length ? a : undefined;
 }
 
@@ -29,6 +33,8 @@ export interface SessionDeps {
   now(): number;
   throttleMs: number;
   report(e: ApiError): void;
+  /** A developer mistake worth a console line, not a banner. */
+  warn(e: ApiError): void;
   /** The visitor id was replaced (rule R8): drop what belonged to the old one. */
   onReset(visitorId: string): void;
   /** Identity or merge state changed: conversations may now be different. */
@@ -51,7 +57,9 @@ export function createSession(d: SessionDeps, initial: Settings) {
     const body = (): PingBody => ({
       visitor_id: d.identity.touch(),
       user: userClaim(settings),
-      attributes: attributes(settings),
+      attributes: attributes(settings, (k) =>
+        d.warn({ status: 0, type: 'about:blank', title: 'Attribute not sent', detail: `"${k}" is not a string, number, boolean or null` }),
+      ),
       ...extra,
     });
     let r = await d.api.ping(body());

@@ -8,6 +8,8 @@ export interface SyncDeps {
   store: Store;
   visitor(): string;
   report(e: ApiError): void;
+  /** Server data the widget cannot use: a console line for developers, not a banner. */
+  warn(e: ApiError): void;
   timers: Timers;
   factory: EventSourceFactory | null;
   delay(attempt: number): number;
@@ -132,7 +134,7 @@ export function createSync(d: SyncDeps) {
           void catchUp();
         },
         onDown: startPoll,
-        onBadEvent: (e) => d.report({ status: 0, type: 'about:blank', title: 'Bad stream event', detail: String(e) }),
+        onBadEvent: (e) => d.warn({ status: 0, type: 'about:blank', title: 'Bad stream event', detail: String(e) }),
         timers: d.timers,
         delay: d.delay,
       });

@@ -66,8 +66,10 @@ const problem = (title: string, detail = ''): ApiError => ({ status: 0, type: 'a
 const outcome = (r: Result<unknown>): Outcome => (r.ok ? { ok: true } : r);
 const NOT_BOOTED: Outcome = { ok: false, error: problem('Parley is not booted', 'Call boot first') };
 
+const OFFLINE = "Can't reach the chat right now. We'll keep trying.";
+
 function bannerText(e: ApiError): string {
-  if (e.status === 0) return "Can't reach the chat right now. We'll keep trying.";
+  if (e.status === 0) return OFFLINE;
   if (e.status === 401) return 'Could not verify your identity.';
   if (e.status === 403) return 'Chat is not enabled for this site.';
   if (e.status === 429) return 'Too many requests. Trying again soon.';
@@ -148,11 +150,15 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
       store,
       visitor,
       report,
+      warn,
       timers,
       factory: deps.eventSource === undefined ? platformEventSource() : deps.eventSource,
       delay,
       pollMs: deps.pollMs ?? 10_000,
-      onUp: () => void outbox.flush(),
+      onUp() {
+        store.set((s) => (s.banner === OFFLINE ? { banner: null } : {}));
+        void outbox.flush();
+      },
       onMerge: () => void session.ping(),
     });
 
@@ -165,6 +171,7 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
         now,
         throttleMs: deps.throttleMs ?? 2000,
         report,
+        warn,
         onReset() {
           store.set({ conversations: [], messages: {}, thread: null, contact: null });
           sync.start();

@@ -69,3 +69,14 @@ describe('script-tag embedding', () => {
     expect(typeof win.Parley).toBe('function');
   });
 });
+
+describe('ES module build', () => {
+  it('dist/parley.mjs exports the public API and nothing else', async () => {
+    const path = '../../dist/parley.mjs'; // a variable: tsc runs before the build creates it
+    const mod = (await import(/* @vite-ignore */ path)) as Record<string, unknown>;
+    expect(Object.keys(mod).sort()).toEqual(
+      ['boot', 'getVisitorId', 'hide', 'onHide', 'onShow', 'onUnreadCountChange', 'show', 'showNewMessage', 'shutdown', 'trackEvent', 'update'],
+    );
+    expect(readFileSync('dist/parley.d.mts', 'utf8')).toContain('export declare function boot(settings: Settings): Promise<Outcome>;');
+  });
+});

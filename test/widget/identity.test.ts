@@ -98,6 +98,16 @@ describe('login ping', () => {
     });
   });
 
+  it('sends only scalar custom attributes and warns about the others', async () => {
+    const h = harness();
+    await h.w.boot(settings({ plan: 'pro', seats: 3, trial: false, nested: { a: 1 }, list: [1] }));
+    expect(h.fake.callsTo('POST', '/ping')[0]!.body.attributes).toEqual({ plan: 'pro', seats: 3, trial: false });
+    expect(h.errors).toEqual([
+      expect.objectContaining({ title: 'Attribute not sent', detail: expect.stringContaining('"nested"') }),
+      expect.objectContaining({ title: 'Attribute not sent', detail: expect.stringContaining('"list"') }),
+    ]);
+  });
+
   it('an anonymous ping carries no user', async () => {
     const h = harness();
     await h.w.boot(settings());

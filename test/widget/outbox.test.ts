@@ -1,7 +1,7 @@
 import { fireEvent, waitFor } from '@testing-library/preact';
 import { describe, expect, it } from 'vitest';
 import { createOutbox, type OutboxItem } from '../../widget/outbox.ts';
-import { memoryKV } from '../../widget/storage.ts';
+import { fallbackKV, idbKV, memoryKV, type KV } from '../../widget/storage.ts';
 import { platformTimers } from '../../widget/env.ts';
 import type { Result } from '../../widget/types.ts';
 import { harness, settings, type Harness } from './setup.ts';
@@ -11,6 +11,27 @@ async function type(h: Harness, text: string): Promise<void> {
   fireEvent.input(box, { target: { value: text } });
   fireEvent.keyDown(box, { key: 'Enter' });
 }
+
+describe('storage port', () => {
+  it('falls back to memory when IndexedDB fails, and says so', async () => {
+    const reported: unknown[] = [];
+    const broken: KV = {
+      get: () => Promise.reject(new Error('no IndexedDB')),
+      set: () => Promise.reject(new Error('no IndexedDB')),
+      del: () => Promise.reject(new Error('no IndexedDB')),
+    };
+    const kv = fallbackKV(broken, memoryKV(), (e) => reported.push(e));
+    await kv.set('a', [1]);
+    expect(await kv.get('a')).toEqual([1]);
+    await kv.del('a');
+    expect(await kv.get('a')).toBeUndefined();
+    expect(reported).toHaveLength(1);
+  });
+
+  it('the IndexedDB store reports a missing IndexedDB as a failure (so the fallback takes over)', async () => {
+    await expect(idbKV().get('x')).rejects.toBeTruthy();
+  });
+});
 
 describe('outbox', () => {
   it('saves a message before sending it', async () => {
@@ -51,6 +72,8 @@ describe('outbox', () => {
     expect(saved).toHaveLength(1);
     const clientId = saved[0]!.client_id;
     expect(clientId).toMatch(/^[0-9a-f-]{36}$/);
+    // The conversation start carries the message's own client_id.
+    expect(first.fake.callsTo('POST', '/conversations')[0]!.body).toMatchObject({ client_id: clientId, body: 'Is the teapot in stock?' });
 
     // The page goes away (its UI with it); the network comes back; the next page load sends it.
     document.body.innerHTML = '';
