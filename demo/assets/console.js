@@ -223,7 +223,7 @@ function pendingBox(lead, user) {
     type: 'button',
     class: 'btn btn-secondary btn-small',
     text: 'Merge now',
-    'aria-label': `Merge ${labelOf(lead)} into ${userLabel} now`,
+    'aria-label': `Merge now: ${labelOf(lead)} into ${userLabel}`,
     on: {
       click: async () => {
         button.disabled = true;
@@ -306,9 +306,9 @@ function renderDetail(contact) {
 
   const attrs = Object.entries(contact.attributes ?? {});
   $('detail-attrs').replaceChildren(
-    ...(attrs.length === 0
-      ? [h('dd', { class: 'none', text: 'No attributes.' })]
-      : attrs.flatMap(([key, value]) => [h('dt', { text: key }), h('dd', { text: typeof value === 'string' ? value : JSON.stringify(value) })])),
+    attrs.length === 0
+      ? h('p', { class: 'none', text: 'No attributes.' })
+      : h('dl', { class: 'attrs' }, attrs.flatMap(([key, value]) => [h('dt', { text: key }), h('dd', { text: typeof value === 'string' ? value : JSON.stringify(value) })])),
   );
 
   const events = contact.events ?? [];
@@ -535,7 +535,8 @@ $('import-form').addEventListener('submit', async (event) => {
       statsList([
         ['Created', report.created],
         ['Updated', report.updated],
-        ['Failed', failed.length],
+        ...(report.unchanged !== undefined ? [['Unchanged', report.unchanged]] : []),
+        ['Failed', report.failed_count ?? failed.length],
       ]),
       failed.length
         ? h(
