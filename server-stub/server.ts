@@ -4,6 +4,8 @@
  */
 import { createIdGenerator, systemClock, type Clock, type IdGenerator } from './ids.ts';
 import { createHub, type Hub } from './realtime/hub.ts';
+import { createPgFanout, type FanoutHub } from './realtime/pg-fanout.ts';
+import { messageView } from './storage/conversations.ts';
 import { createApp } from './http/app.ts';
 import { createRateLimiter, DEFAULT_LIMITS, type RateLimits } from './http/rate-limit.ts';
 import { openDatabase, type DatabaseHandle, type DatabaseOptions } from './storage/database.ts';
@@ -41,7 +43,15 @@ export function rateLimitsFromEnv(): RateLimits | 'off' {
 
 export async function createParley(options: ParleyOptions = {}): Promise<Parley> {
   const database = await openDatabase(options);
-  const hub = createHub();
+  const log = options.log ?? ((line) => process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), ...line })}\n`));
+  // On PostgreSQL, several instances share live events through LISTEN/NOTIFY.
+  const fanout: FanoutHub | null = database.pool
+    ? await createPgFanout(createHub(), database.pool, async (id) => {
+      const row = await database.db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      return messageView(row);
+    }, (error) => log({ level: 'error', msg: 'live fan-out failed', error: String(error) }))
+    : null;
+  const hub: Hub = fanout ?? createHub();
   const clock = options.clock ?? systemClock;
   let worker: MergeWorker | undefined;
   const services: Services = {
@@ -56,7 +66,7 @@ export async function createParley(options: ParleyOptions = {}): Promise<Parley>
   const shutdown = new AbortController();
   const app = createApp(services, {
     limiter: createRateLimiter(options.rateLimits ?? rateLimitsFromEnv()),
-    log: options.log ?? ((line) => process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), ...line })}\n`)),
+    log,
     signal: shutdown.signal,
     keepAliveMs: options.keepAliveMs ?? 15_000,
   });
@@ -69,6 +79,7 @@ export async function createParley(options: ParleyOptions = {}): Promise<Parley>
     async close() {
       shutdown.abort();
       await worker.stop();
+      await fanout?.close();
       await database.close();
     },
   };

@@ -56,8 +56,15 @@ export const DEMO_APP_ID = 'demo';
 export async function ensureDemoApp(db: Kysely<Database>, clock: Clock): Promise<{ app: App; created: boolean }> {
   const existing = await findApp(db, DEMO_APP_ID);
   if (existing) return { app: existing, created: false };
-  const app = await createApp(db, clock, { id: DEMO_APP_ID, name: 'Demo', require_verification: true, allowed_origins: ['*'] });
-  return { app, created: true };
+  try {
+    const app = await createApp(db, clock, { id: DEMO_APP_ID, name: 'Demo', require_verification: true, allowed_origins: ['*'] });
+    return { app, created: true };
+  } catch (error) {
+    // Two instances starting at once: the other one created it.
+    const winner = await findApp(db, DEMO_APP_ID);
+    if (winner) return { app: winner, created: false };
+    throw error;
+  }
 }
 
 /** Whether a browser on `origin` may call this app's messenger endpoints. */

@@ -31,7 +31,20 @@ export const DEFAULT_SQLITE_PATH = 'data/parley.db';
 
 export async function openDatabase(options: DatabaseOptions = {}): Promise<DatabaseHandle> {
   const handle = options.postgresUrl ? await openPostgres(options.postgresUrl, options.postgresSchema) : openSqlite(options.sqlitePath ?? DEFAULT_SQLITE_PATH);
-  await migrate(handle.db);
+  if (handle.pool) {
+    // kysely creates its migration tables without a lock, so instances starting together would
+    // race there: one advisory lock (per schema) around the whole migration serialises them.
+    const client = await handle.pool.connect();
+    try {
+      await client.query('select pg_advisory_lock(hashtext($1))', [`parley-migrate:${options.postgresSchema ?? 'public'}`]);
+      await migrate(handle.db, options.postgresSchema ?? 'public');
+    } finally {
+      await client.query('select pg_advisory_unlock(hashtext($1))', [`parley-migrate:${options.postgresSchema ?? 'public'}`]);
+      client.release();
+    }
+  } else {
+    await migrate(handle.db);
+  }
   return handle;
 }
 
@@ -67,9 +80,9 @@ async function openPostgres(url: string, schema: string | undefined): Promise<Da
   return { db, dialect: 'postgres', pool, close: () => db.destroy() };
 }
 
-async function migrate(db: Kysely<Database>): Promise<void> {
-  // kysely's Migrator takes a lock (an advisory lock on PostgreSQL) so instances starting together do not race.
-  const migrator = new Migrator({ db, provider: migrationProvider });
+async function migrate(db: Kysely<Database>, schema?: string): Promise<void> {
+  // Naming the schema keeps kysely from taking another schema's migration tables for ours.
+  const migrator = new Migrator({ db, provider: migrationProvider, ...(schema ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) throw new Error(`database migration failed: ${failed?.migrationName ?? ''} ${String(error)}`);
