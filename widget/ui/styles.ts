@@ -1,11 +1,14 @@
-// All styling lives inside the shadow root; `all: initial` stops host CSS from leaking in.
+// All styling lives inside the shadow root. `:host{all:initial}` is not enough: host-page rules
+// with !important still win on the host element and their inherited properties (text-transform,
+// letter-spacing…) flow in, so the root container resets everything again and every element
+// sets the inherited text properties itself.
 export const css = `
 :host{all:initial}
-*{box-sizing:border-box;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;margin:0}
-.w{--c:#3b5bdb;position:fixed;right:20px;bottom:20px;z-index:2147483000}
+.w{all:initial;--c:#3b5bdb;position:fixed;right:20px;bottom:20px;z-index:2147483000}
+*{box-sizing:border-box;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;margin:0;text-transform:none;letter-spacing:normal;word-spacing:normal;text-align:left;text-indent:0;text-shadow:none;visibility:inherit}
 button{cursor:pointer;border:0;background:none;padding:6px 10px;border-radius:6px}
 button:focus-visible,textarea:focus-visible,input:focus-visible,a:focus-visible{outline:2px solid var(--c);outline-offset:2px}
-.l{width:56px;height:56px;border-radius:50%;background:var(--c);color:#fff;font-size:24px;box-shadow:0 4px 12px #0004;position:relative}
+.l{display:grid;place-items:center;width:56px;height:56px;border-radius:50%;background:var(--c);color:#fff;font-size:24px;box-shadow:0 4px 12px #0004;position:relative}
 .l svg{fill:#fff}
 .b{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;border-radius:10px;background:#d6336c;color:#fff;font-size:12px;line-height:20px;padding:0 5px}
 .p{position:absolute;right:0;bottom:68px;width:370px;height:min(600px,calc(100vh - 110px));background:#fff;border-radius:12px;box-shadow:0 8px 30px #0005;display:flex;flex-direction:column;overflow:hidden}
