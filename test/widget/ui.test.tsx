@@ -51,7 +51,7 @@ describe('widget UI', () => {
     const host = document.querySelector('[data-parley]')!;
     expect(host.shadowRoot?.mode).toBe('open');
     expect(host.shadowRoot!.querySelector('style')!.textContent).toContain(':host{all:initial}');
-    expect(host.shadowRoot!.querySelector('style')!.textContent).toMatch(/@media \(max-width:480px\)\{\.p\{position:fixed;inset:0;width:100%;height:100%/);
+    expect(host.shadowRoot!.querySelector('style')!.textContent).toMatch(/@media \(max-width:480px\)\{\.p\{position:fixed;inset:0;width:100%;height:100%.*\.l\[aria-expanded=true\]\{display:none\}/);
     await waitFor(() => expect((shadowContent().firstElementChild as HTMLElement).style.getPropertyValue('--c')).toBe('rgb(1, 2, 3)'));
   });
 

@@ -32,5 +32,5 @@ textarea,input{flex:1;resize:none;border:1px solid #ccc;border-radius:6px;paddin
 .x{background:#ffe3e3;padding:8px 12px;display:flex;align-items:center}
 .x p{flex:1}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-@media (max-width:480px){.p{position:fixed;inset:0;width:100%;height:100%;border-radius:0}}
+@media (max-width:480px){.p{position:fixed;inset:0;width:100%;height:100%;border-radius:0}.l[aria-expanded=true]{display:none}}
 `;
