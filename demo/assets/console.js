@@ -288,7 +288,7 @@ async function refreshSelected() {
 
   if (selectedConvId) {
     const messages = (await api('GET', `/v1/conversations/${encodeURIComponent(selectedConvId)}/messages?limit=1000`))?.data ?? [];
-    if (changed('messages', { selectedConvId, messages })) renderThread(messages);
+    if (changed('messages', { selectedConvId, messages, who: labelOf(contact) })) renderThread(messages);
   }
 }
 
@@ -300,6 +300,13 @@ function renderDetail(contact) {
   $('detail-sub').textContent = [contact.email, contact.user_id ? `user_id ${contact.user_id}` : null, `created via ${contact.created_via ?? 'messenger'}`, contact.created_at ? `since ${when(contact.created_at)}` : null]
     .filter(Boolean)
     .join(' · ');
+  const pending = contact.merge_pending_into;
+  const pendingNote = $('detail-pending');
+  pendingNote.hidden = !pending;
+  if (pending) {
+    const into = pending.name || pending.email || pending.user_id || 'a user';
+    pendingNote.textContent = `Waiting to merge into ${into}${pending.email && pending.email !== into ? ` (${pending.email})` : ''} when they next log in. Use “Merge now” in the list to merge at once.`;
+  }
   const role = $('detail-role');
   role.textContent = contact.role;
   role.dataset.role = contact.role;

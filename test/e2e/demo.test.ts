@@ -40,7 +40,9 @@ if (skip) {
   );
 }
 
-describe.skipIf(skip)(`demo in a real browser (Chromium at ${chromiumPath})`, () => {
+const title = skip ? `demo in a real browser: SKIPPED, ${missing}` : `demo in a real browser (Chromium at ${chromiumPath})`;
+
+describe.skipIf(skip)(title, () => {
   let h: Harness;
   let story: { context: BrowserContext; page: Page; errors: string[] };
   let operator: { context: BrowserContext; page: Page; errors: string[] };
@@ -436,7 +438,7 @@ describe.skipIf(skip)(`demo in a real browser (Chromium at ${chromiumPath})`, ()
     const sam = await leadByEmail('sam.okafor@example.com');
     expect(mia && sam && (await leadByEmail('someone.else@example.com'))).toBeTruthy();
 
-    const op = await visitor({ viewport: { width: 1400, height: 1000 } });
+    const op = await visitor({ viewport: { width: 1400, height: 900 } });
     await op.page.goto(`${h.base}/console`);
     await op.page.locator('#list-lead .contact', { hasText: 'mia.wong@example.com' }).waitFor({ timeout: 5000 });
 
@@ -460,11 +462,15 @@ describe.skipIf(skip)(`demo in a real browser (Chromium at ${chromiumPath})`, ()
     await op.page.locator('#list-lead .contact', { hasText: 'mia.wong@example.com' }).getByText(/Waiting to merge into\s*Mia Wong/).waitFor({ timeout: 5000 });
     await op.page.locator('#list-lead .contact', { hasText: 'sam.okafor@example.com' }).getByText(/Waiting to merge into\s*Sam Okafor/).waitFor({ timeout: 5000 });
 
+    // The operator opens Mia's lead: her conversation, and who she will merge into.
+    await op.page.locator('#list-lead .contact', { hasText: 'mia.wong@example.com' }).locator('.contact-select').click();
+    await op.page.locator('#thread').getByText(people[0]!.text).waitFor({ timeout: 5000 });
+
     await op.page.getByRole('button', { name: 'Dry run' }).click();
     const bulkReport = op.page.locator('#bulk-report');
     await bulkReport.getByText('Dry run: 2 leads would merge.', { exact: false }).waitFor({ timeout: 10_000 });
     expect(await leadByEmail('mia.wong@example.com')).toBeDefined();
-    await op.page.screenshot({ path: screenshotPath('console-bulk-dry-run'), fullPage: true });
+    await op.page.screenshot({ path: screenshotPath('console-bulk-dry-run') });
 
     await op.page.getByRole('button', { name: /^Run merge/ }).click();
     await bulkReport.getByText('Done: 2 leads merged.').waitFor({ timeout: 10_000 });
@@ -473,7 +479,10 @@ describe.skipIf(skip)(`demo in a real browser (Chromium at ${chromiumPath})`, ()
     await expect.poll(() => op.page.locator('#list-lead .contact', { hasText: /mia\.wong|sam\.okafor/ }).count(), { timeout: 5000 }).toBe(0);
     await op.page.locator('#list-lead .contact', { hasText: 'someone.else@example.com' }).waitFor();
     await expect.poll(() => op.page.locator('#audit li[data-trigger="bulk"]').count(), { timeout: 5000 }).toBe(2);
-    await op.page.screenshot({ path: screenshotPath('console-after-bulk-merge'), fullPage: true });
+    // The selected lead is gone: the console now shows Mia the user, holding the conversation.
+    await op.page.locator('#detail-title', { hasText: 'Mia Wong' }).waitFor({ timeout: 5000 });
+    await op.page.locator('#thread').getByText(people[0]!.text).waitFor();
+    await op.page.screenshot({ path: screenshotPath('console-after-bulk-merge') });
 
     for (const [lead, userId, text] of [[mia!, 'cust_1001', people[0]!.text], [sam!, 'cust_1002', people[1]!.text]] as const) {
       const [user] = (await h.admin.get<{ data: Contact[] }>(`/v1/contacts?user_id=${userId}`)).data;
