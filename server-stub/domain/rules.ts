@@ -82,7 +82,7 @@ export function decideLogin(identity: Identity, current: ContactFacts | null, ta
     return { kind: 'reset', reason: 'this visitor cookie belongs to another user' };
   }
   if (!isAutoMergeable(current)) return { kind: 'reset', reason: 'this visitor cookie belongs to a contact that is not merged automatically' };
-  if (current.merge_trigger === 'cookie' && current.merge_into_id !== null && target !== null && current.merge_into_id !== target.id) {
+  if (current.merge_trigger === 'cookie' && current.merge_into_id !== null && current.merge_into_id !== target?.id) {
     // Another user already logged in with this cookie: it is theirs (R8).
     return { kind: 'reset', reason: 'this visitor cookie belongs to another user' };
   }
@@ -109,55 +109,6 @@ export function checkMerge(from: ContactFacts & { app_id: string }, into: Contac
   if (into.role !== 'user') return { ok: false, code: 'into-not-user', detail: 'leads merge into users only' };
   if (into.merged_into !== null) return { ok: false, code: 'into-merged', detail: 'the target is not a live contact' };
   return { ok: true };
-}
-
-export interface EventSummary {
-  name: string;
-  count: number;
-  first_at: string;
-  last_at: string;
-}
-
-/** R6: counts add up, first_at is the earlier, last_at the later (ISO strings order as times). */
-export function combineEventSummaries(a: EventSummary, b: EventSummary): EventSummary {
-  return {
-    name: a.name,
-    count: a.count + b.count,
-    first_at: a.first_at <= b.first_at ? a.first_at : b.first_at,
-    last_at: a.last_at >= b.last_at ? a.last_at : b.last_at,
-  };
-}
-
-export interface CarryOverPlan {
-  /** Attribute keys the user has no value for: these move from the lead. */
-  attributesToMove: string[];
-  /** Event names the user has never seen: the lead's summary moves as it is. */
-  eventsToMove: string[];
-  /** Event names both have: the user's summary becomes the combination. */
-  eventsToCombine: EventSummary[];
-  /** R11's events_moved: occurrences moved, the sum of the lead's summaries' counts. */
-  eventsMoved: number;
-}
-
-/** R6 carry-over: attributes never overwrite; events combine per name. */
-export function planCarryOver(
-  leadAttributes: readonly string[],
-  userAttributes: readonly string[],
-  leadEvents: readonly EventSummary[],
-  userEvents: readonly EventSummary[],
-): CarryOverPlan {
-  const userKeys = new Set(userAttributes);
-  const userByName = new Map(userEvents.map((e) => [e.name, e]));
-  const eventsToMove: string[] = [];
-  const eventsToCombine: EventSummary[] = [];
-  let eventsMoved = 0;
-  for (const e of leadEvents) {
-    eventsMoved += e.count;
-    const mine = userByName.get(e.name);
-    if (mine) eventsToCombine.push(combineEventSummaries(mine, e));
-    else eventsToMove.push(e.name);
-  }
-  return { attributesToMove: leadAttributes.filter((k) => !userKeys.has(k)), eventsToMove, eventsToCombine, eventsMoved };
 }
 
 export type BulkClass = 'merge' | 'ambiguous' | 'skipped' | 'unmatched' | 'ineligible';

@@ -47,11 +47,19 @@ export async function readJson(c: Context, requireJsonType: boolean): Promise<un
   }
   if (text.trim() === '') return {};
   let value: unknown;
+  // A `\uD800`-style escape can spell a lone surrogate: not text, and no database stores it as sent.
+  let lone = false;
+  const loneSurrogate = /[\uD800-\uDFFF]/u;
+  const reviver = (key: string, v: unknown) => {
+    if (loneSurrogate.test(key) || (typeof v === 'string' && loneSurrogate.test(v))) lone = true;
+    return v;
+  };
   try {
-    value = JSON.parse(text);
+    value = text.includes('\\u') ? JSON.parse(text, reviver) : JSON.parse(text);
   } catch {
     throw new ServiceError(400, 'invalid-json', 'the body is not valid JSON');
   }
+  if (lone) throw new ServiceError(400, 'invalid-unicode', 'the body spells a lone UTF-16 surrogate, which is not text');
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ServiceError(400, 'invalid-json', 'the body must be a JSON object');
   return value;
 }

@@ -7,7 +7,7 @@ import { classifyForBulk } from '../domain/rules.ts';
 import type { App } from '../storage/apps.ts';
 import type { ContactRow } from '../storage/contacts.ts';
 import type { Services } from './context.ts';
-import { announceMerge, mergeLead, type MergeView } from './merge-engine.ts';
+import { announceMerge, MergeRaceError, mergeLeads, type MergeView } from './merge-engine.ts';
 
 export interface BulkOptions {
   dry_run?: boolean | undefined;
@@ -35,7 +35,7 @@ export interface BulkReport {
 export async function bulkMerge(s: Services, app: App, options: BulkOptions = {}): Promise<BulkReport> {
   const dryRun = options.dry_run === true;
   const includeApi = options.include_api_leads === true;
-  const batchSize = options.batchSize ?? 500;
+  const batchSize = options.batchSize ?? 1000;
   const report: BulkReport = { dry_run: dryRun, merged: 0, ambiguous: 0, skipped: 0, conversations_moved: 0, events_moved: 0, ambiguous_leads: [] };
   let cursor = '';
   let seen = 0;
@@ -67,16 +67,8 @@ export async function bulkMerge(s: Services, app: App, options: BulkOptions = {}
     if (dryRun) {
       await countWhatWouldMove(s, toMerge.map((m) => m.lead.id), report);
       report.merged += toMerge.length;
-    } else if (toMerge.length > 0) {
-      const done = await s.db.transaction().execute(async (trx) => {
-        const merges: MergeView[] = [];
-        for (const { lead, user } of toMerge) {
-          const outcome = await mergeLead(trx, s, app.id, lead.id, user.id, 'bulk');
-          if (outcome.kind === 'merged') merges.push(outcome.merge);
-        }
-        return merges;
-      });
-      for (const m of done) {
+    } else {
+      for (const m of await mergeBatch(s, app, toMerge.map(({ lead, user }) => ({ from: lead.id, into: user.id })))) {
         report.merged++;
         report.conversations_moved += m.conversations_moved;
         report.events_moved += m.events_moved;
@@ -86,6 +78,22 @@ export async function bulkMerge(s: Services, app: App, options: BulkOptions = {}
     options.onProgress?.({ leads_seen: seen, merged: report.merged });
   }
   return report;
+}
+
+/**
+ * One batch, one transaction. If another merge took one of its leads meanwhile (a ping's worker,
+ * another instance), the batch rolls back and the leads still unmerged are tried again.
+ */
+async function mergeBatch(s: Services, app: App, pairs: { from: string; into: string }[]): Promise<MergeView[]> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await s.db.transaction().execute((trx) => mergeLeads(trx, s, app.id, pairs, 'bulk'));
+    } catch (error) {
+      if (!(error instanceof MergeRaceError) || attempt >= 3) throw error;
+      const stillLeads = new Set((await s.db.selectFrom('contacts').select('id').where('id', 'in', pairs.map((p) => p.from)).where('merged_into', 'is', null).execute()).map((r) => r.id));
+      pairs = pairs.filter((p) => stillLeads.has(p.from));
+    }
+  }
 }
 
 async function countWhatWouldMove(s: Services, leadIds: string[], report: BulkReport): Promise<void> {

@@ -1,9 +1,15 @@
 /**
- * Executes one lead-into-user merge (R6) inside the caller's transaction (R12): either all of it
- * happens or none. The lead is claimed by a conditional update first, so a second merge of the same
- * lead, concurrent or later, finds it taken and does nothing.
+ * Executes lead-into-user merges (R6) inside the caller's transaction (R12): either all of it
+ * happens or none. One set-based implementation serves a single merge and a bulk batch of a
+ * thousand alike, so the carry-over rules are written once:
+ * - conversations change owner, messages untouched;
+ * - attributes are copied only where the user has no value for the key (never overwrite);
+ * - event summaries combine per name: counts add, first_at the earlier, last_at the later;
+ * - the lead becomes a tombstone pointing at the user; its cookies open the user.
+ * Leads are claimed by a conditional update first, so a lead merged meanwhile is never merged twice.
  */
-import { checkMerge, planCarryOver, type MergeTrigger } from '../domain/rules.ts';
+import { sql } from 'kysely';
+import { checkMerge, type MergeTrigger } from '../domain/rules.ts';
 import { findContact, type Db } from '../storage/contacts.ts';
 import type { MergesTable } from '../storage/schema.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
@@ -26,6 +32,9 @@ export function mergeView(m: MergesTable): MergeView {
 
 export type MergeOutcome = { kind: 'merged'; merge: MergeView } | { kind: 'noop'; merge: MergeView | null };
 
+/** Thrown when a lead of a batch was merged by someone else meanwhile; the caller's transaction rolls back and may retry. */
+export class MergeRaceError extends Error {}
+
 /**
  * Merges `fromId` into `intoId`. Throws ServiceError for pairs the rules refuse (self, user into
  * user, into a non-user); answers `noop` when the lead was merged already.
@@ -40,42 +49,92 @@ export async function mergeLead(trx: Db, s: Services, appId: string, fromId: str
     if (check.code === 'already-merged') return { kind: 'noop', merge: await findMergeFrom(trx, fromId) };
     throw new ServiceError(check.code === 'self' ? 400 : 409, check.code, check.detail);
   }
+  try {
+    const [merge] = await mergeLeads(trx, s, appId, [{ from: fromId, into: intoId }], trigger);
+    return { kind: 'merged', merge: merge! };
+  } catch (error) {
+    if (error instanceof MergeRaceError) return { kind: 'noop', merge: await findMergeFrom(trx, fromId) };
+    throw error;
+  }
+}
+
+const CHUNK = 300;
+const chunks = <T>(xs: readonly T[], n = CHUNK): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
+
+/**
+ * Merges already validated (lead, user) pairs, set-based. Each lead appears once; several leads
+ * may go into one user. Throws MergeRaceError if any lead was merged meanwhile.
+ */
+export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: readonly { from: string; into: string }[], trigger: MergeTrigger): Promise<MergeView[]> {
+  if (pairs.length === 0) return [];
   const now = s.clock.now().toISOString();
+  const batchId = s.ids('mb');
+  const froms = pairs.map((p) => p.from);
+  for (const part of chunks(pairs)) {
+    await trx.insertInto('merge_batch').values(part.map((p) => ({ batch_id: batchId, from_id: p.from, into_id: p.into }))).execute();
+  }
+  const batch = trx.selectFrom('merge_batch').where('batch_id', '=', batchId);
+  const intoOf = (column: 'conversations.contact_id' | 'visitors.contact_id') =>
+    sql<string>`(select into_id from merge_batch b where b.batch_id = ${batchId} and b.from_id = ${sql.ref(column)})`;
 
   const claimed = await trx.updateTable('contacts')
-    .set({ merged_into: intoId, merged_at: now, merge_into_id: null, merge_trigger: null, updated_at: now })
-    .where('id', '=', fromId).where('merged_into', 'is', null).executeTakeFirst();
-  if (Number(claimed.numUpdatedRows) !== 1) return { kind: 'noop', merge: await findMergeFrom(trx, fromId) };
-
-  const moved = await trx.updateTable('conversations').set({ contact_id: intoId }).where('contact_id', '=', fromId).executeTakeFirst();
-  const conversationsMoved = Number(moved.numUpdatedRows);
-
-  const leadAttrs = (await trx.selectFrom('attributes').select('key').where('contact_id', '=', fromId).execute()).map((r) => r.key);
-  const userAttrs = (await trx.selectFrom('attributes').select('key').where('contact_id', '=', intoId).execute()).map((r) => r.key);
-  const leadEvents = await trx.selectFrom('event_summaries').selectAll().where('contact_id', '=', fromId).execute();
-  const userEvents = await trx.selectFrom('event_summaries').selectAll().where('contact_id', '=', intoId).execute();
-  const plan = planCarryOver(leadAttrs, userAttrs, leadEvents, userEvents);
-
-  if (plan.attributesToMove.length > 0) {
-    await trx.updateTable('attributes').set({ contact_id: intoId }).where('contact_id', '=', fromId).where('key', 'in', plan.attributesToMove).execute();
+    .set({ merged_into: sql`(select into_id from merge_batch b where b.batch_id = ${batchId} and b.from_id = contacts.id)`, merged_at: now, merge_into_id: null, merge_trigger: null, updated_at: now })
+    .where('app_id', '=', appId).where('id', 'in', batch.select('from_id')).where('merged_into', 'is', null).where('role', '!=', 'user')
+    .executeTakeFirst();
+  if (Number(claimed.numUpdatedRows) !== pairs.length) {
+    await trx.deleteFrom('merge_batch').where('batch_id', '=', batchId).execute();
+    throw new MergeRaceError('a lead of this batch was merged meanwhile');
   }
-  await trx.deleteFrom('attributes').where('contact_id', '=', fromId).execute();
-  if (plan.eventsToMove.length > 0) {
-    await trx.updateTable('event_summaries').set({ contact_id: intoId }).where('contact_id', '=', fromId).where('name', 'in', plan.eventsToMove).execute();
-  }
-  for (const e of plan.eventsToCombine) {
-    await trx.updateTable('event_summaries').set({ count: e.count, first_at: e.first_at, last_at: e.last_at }).where('contact_id', '=', intoId).where('name', '=', e.name).execute();
-  }
-  await trx.deleteFrom('event_summaries').where('contact_id', '=', fromId).execute();
-  // Cookies of the lead now open the user directly (the tombstone would get there too, one hop later).
-  await trx.updateTable('visitors').set({ contact_id: intoId }).where('contact_id', '=', fromId).execute();
 
-  const row: MergesTable = {
-    id: s.ids('mrg'), app_id: appId, from_id: fromId, into_id: intoId, trigger,
-    conversations_moved: conversationsMoved, events_moved: plan.eventsMoved, attributes_moved: plan.attributesToMove.length, created_at: now,
-  };
-  await trx.insertInto('merges').values(row).execute();
-  return { kind: 'merged', merge: mergeView(row) };
+  // Per-lead counts for the audit entries (R13), read before anything moves.
+  const conversations = new Map<string, number>();
+  const events = new Map<string, number>();
+  const attributes = new Map<string, number>();
+  for (const part of chunks(froms, 1000)) {
+    for (const r of await trx.selectFrom('conversations').select(['contact_id', (eb) => eb.fn.countAll<number>().as('n')]).where('contact_id', 'in', part).groupBy('contact_id').execute()) {
+      conversations.set(r.contact_id, Number(r.n));
+    }
+    for (const r of await trx.selectFrom('event_summaries').select(['contact_id', (eb) => eb.fn.sum<number>('count').as('n')]).where('contact_id', 'in', part).groupBy('contact_id').execute()) {
+      events.set(r.contact_id, Number(r.n));
+    }
+  }
+  const copyable = await trx.selectFrom('attributes as a').innerJoin('merge_batch as b', 'b.from_id', 'a.contact_id')
+    .select(['a.contact_id', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('b.batch_id', '=', batchId)
+    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('attributes as u').select('u.key').whereRef('u.contact_id', '=', 'b.into_id').whereRef('u.key', '=', 'a.key'))))
+    .groupBy('a.contact_id').execute();
+  for (const r of copyable) attributes.set(r.contact_id, Number(r.n));
+
+  await trx.updateTable('conversations').set({ contact_id: intoOf('conversations.contact_id') }).where('contact_id', 'in', batch.select('from_id')).execute();
+
+  // Attributes: the user's value wins; between two leads of one batch, the first copied wins.
+  await trx.insertInto('attributes').columns(['contact_id', 'key', 'value'])
+    .expression(trx.selectFrom('attributes as a').innerJoin('merge_batch as b', 'b.from_id', 'a.contact_id').select(['b.into_id', 'a.key', 'a.value']).where('b.batch_id', '=', batchId))
+    .onConflict((oc) => oc.columns(['contact_id', 'key']).doNothing()).execute();
+  await trx.deleteFrom('attributes').where('contact_id', 'in', batch.select('from_id')).execute();
+
+  // Events: pre-aggregated per (user, name) so one statement never touches a row twice.
+  await trx.insertInto('event_summaries').columns(['contact_id', 'name', 'count', 'first_at', 'last_at'])
+    .expression(trx.selectFrom('event_summaries as e').innerJoin('merge_batch as b', 'b.from_id', 'e.contact_id')
+      .select(['b.into_id', 'e.name', (eb) => eb.fn.sum<number>('e.count').as('count'), (eb) => eb.fn.min('e.first_at').as('first_at'), (eb) => eb.fn.max('e.last_at').as('last_at')])
+      .where('b.batch_id', '=', batchId).groupBy(['b.into_id', 'e.name']))
+    .onConflict((oc) => oc.columns(['contact_id', 'name']).doUpdateSet({
+      count: sql`event_summaries.count + excluded.count`,
+      first_at: sql`case when excluded.first_at < event_summaries.first_at then excluded.first_at else event_summaries.first_at end`,
+      last_at: sql`case when excluded.last_at > event_summaries.last_at then excluded.last_at else event_summaries.last_at end`,
+    })).execute();
+  await trx.deleteFrom('event_summaries').where('contact_id', 'in', batch.select('from_id')).execute();
+
+  // Cookies of the leads now open the users directly (the tombstone would get there too, a hop later).
+  await trx.updateTable('visitors').set({ contact_id: intoOf('visitors.contact_id') }).where('contact_id', 'in', batch.select('from_id')).execute();
+
+  const rows: MergesTable[] = pairs.map((p) => ({
+    id: s.ids('mrg'), app_id: appId, from_id: p.from, into_id: p.into, trigger,
+    conversations_moved: conversations.get(p.from) ?? 0, events_moved: events.get(p.from) ?? 0, attributes_moved: attributes.get(p.from) ?? 0, created_at: now,
+  }));
+  for (const part of chunks(rows, 200)) await trx.insertInto('merges').values(part).execute();
+  await trx.deleteFrom('merge_batch').where('batch_id', '=', batchId).execute();
+  return rows.map(mergeView);
 }
 
 async function findMergeFrom(db: Db, fromId: string): Promise<MergeView | null> {
@@ -87,9 +146,4 @@ async function findMergeFrom(db: Db, fromId: string): Promise<MergeView | null> 
 export function announceMerge(s: Services, merge: MergeView): void {
   s.hub.publish(merge.from, { event: 'merge', data: { from: merge.from, into: merge.into, trigger: merge.trigger } });
   s.hub.follow(merge.from, merge.into);
-}
-
-/** Runs `fn` in one transaction. */
-export function inTransaction<T>(s: Services, fn: (trx: Db) => Promise<T>): Promise<T> {
-  return s.db.transaction().execute(fn);
 }

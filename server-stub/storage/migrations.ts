@@ -147,6 +147,18 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('jobs_status').on('jobs').columns(['status', 'run_after']).execute();
     },
   },
+  '0002_merge_batches': {
+    async up(db: Kysely<any>) {
+      // Work rows of a set-based merge: filled, used and emptied inside one transaction.
+      await db.schema
+        .createTable('merge_batch')
+        .addColumn('batch_id', 'text', (c) => c.notNull())
+        .addColumn('from_id', 'text', (c) => c.notNull())
+        .addColumn('into_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('merge_batch_pk', ['batch_id', 'from_id'])
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -114,7 +114,14 @@ export interface JobsTable {
   updated_at: string;
 }
 
+export interface MergeBatchTable {
+  batch_id: string;
+  from_id: string;
+  into_id: string;
+}
+
 export interface Database {
+  merge_batch: MergeBatchTable;
   apps: AppsTable;
   contacts: ContactsTable;
   visitors: VisitorsTable;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkIdentity } from '../../../server-stub/domain/identity.ts';
 import {
-  checkMerge, classifyForBulk, combineEventSummaries, decideLogin, emailMatch, isAutoMergeable, matchUser, mergeStatus, planCarryOver, type ContactFacts,
+  checkMerge, classifyForBulk, decideLogin, emailMatch, isAutoMergeable, matchUser, mergeStatus, type ContactFacts,
 } from '../../../server-stub/domain/rules.ts';
 import { userHash, verifyUserHash } from '../../../server-stub/domain/verification.ts';
 
@@ -31,6 +31,8 @@ describe('R2/R8 login decisions', () => {
     { name: 'R8: a cookie of user U arriving as W must be reset', current: user('u', 'u1', null), target: user('w', 'u2', null), identity: { user_id: 'u2', email: null }, kind: 'reset' },
     { name: 'R8: a cookie of user U arriving as a new identity must be reset', current: user('u', 'u1', null), target: null, identity: { user_id: 'u9', email: null }, kind: 'reset' },
     { name: 'R8: a lead already cookie-marked for U, arriving as W, must be reset', current: contact({ id: 'l', merge_into_id: 'u', merge_trigger: 'cookie' }), target: user('w', 'u2', null), identity: { user_id: 'u2', email: null }, kind: 'reset' },
+    { name: 'R8: a lead cookie-marked for U, arriving as a brand-new identity, must be reset', current: contact({ id: 'l', merge_into_id: 'u', merge_trigger: 'cookie' }), target: null, identity: { user_id: 'new', email: null }, kind: 'reset' },
+    { name: 'R2: a lead cookie-marked for U, arriving as U again, stays marked', current: contact({ id: 'l', merge_into_id: 'u', merge_trigger: 'cookie' }), target: user('u', 'u1', null), identity: { user_id: 'u1', email: null }, kind: 'mark' },
     { name: 'R7: an API lead\'s cookie is never merged by a ping', current: contact({ id: 'l', created_via: 'api' }), target: null, identity: { user_id: 'u1', email: null }, kind: 'reset' },
     { name: 'R2: an email-marked lead logging in as another user is re-marked by the cookie', current: contact({ id: 'l', merge_into_id: 'u', merge_trigger: 'email' }), target: user('w', 'u2', null), identity: { user_id: 'u2', email: null }, kind: 'mark' },
   ];
@@ -75,26 +77,6 @@ describe('R8/R10/R12 which merges are allowed', () => {
     const r = checkMerge(from, into);
     expect(r.ok).toBe(ok);
     if (!r.ok) expect(r.code).toBe(code);
-  });
-});
-
-describe('R6 carry-over', () => {
-  it('R6: attributes move only where the user has none', () => {
-    const plan = planCarryOver(['plan', 'city', 'size'], ['plan'], [], []);
-    expect(plan.attributesToMove).toEqual(['city', 'size']);
-  });
-  it('R6: events combine per name: counts add, first the earlier, last the later', () => {
-    const lead = [{ name: 'viewed', count: 3, first_at: '2026-01-01T00:00:00.000Z', last_at: '2026-03-01T00:00:00.000Z' }, { name: 'new', count: 2, first_at: '2026-02-01T00:00:00.000Z', last_at: '2026-02-02T00:00:00.000Z' }];
-    const usr = [{ name: 'viewed', count: 5, first_at: '2026-02-01T00:00:00.000Z', last_at: '2026-02-15T00:00:00.000Z' }];
-    const plan = planCarryOver([], [], lead, usr);
-    expect(plan.eventsToMove).toEqual(['new']);
-    expect(plan.eventsToCombine).toEqual([{ name: 'viewed', count: 8, first_at: '2026-01-01T00:00:00.000Z', last_at: '2026-03-01T00:00:00.000Z' }]);
-    expect(plan.eventsMoved).toBe(5);
-  });
-  it('R6: combining is symmetric in counts', () => {
-    const a = { name: 'x', count: 1, first_at: '2026-01-02T00:00:00.000Z', last_at: '2026-01-02T00:00:00.000Z' };
-    const b = { name: 'x', count: 4, first_at: '2026-01-01T00:00:00.000Z', last_at: '2026-01-03T00:00:00.000Z' };
-    expect(combineEventSummaries(a, b)).toEqual(combineEventSummaries(b, a));
   });
 });
 

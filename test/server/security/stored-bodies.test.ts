@@ -3,6 +3,7 @@
  * back byte for byte, as JSON, by every read path (widget and admin). Rendering them as text is
  * the widget's and console's job (their own tests); here the server must not alter or "clean" them.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../../server-stub/storage/apps.ts';
 import { BASE, startTestServer, type TestServer } from '../../support/server-app.ts';
@@ -132,5 +133,24 @@ describe('message bodies are stored and served exactly as sent', () => {
     expect(res.status).toBe(200);
     const detail = await operator(t, app).contact(res.body.contact.id);
     expect(detail.body).toMatchObject({ name, email: '"><svg/onload=alert(1)>@example.com' });
+  });
+});
+
+describe('text that cannot be stored as sent is refused', () => {
+  it('a JSON body spelling a lone UTF-16 surrogate (\\ud800) is a 400, on messenger and admin calls, and writes nothing', async () => {
+    const w = widget(t, app);
+    const conv = (await w.start('hello')).body.conversation.id as string;
+    const before = await t.parley.services.db.selectFrom('messages').select('id').execute();
+    for (const body of ['lone \\ud800 high', 'lone \\udfff low', 'reversed \\udc00\\ud800 pair']) {
+      const raw = `{"app_id":"${app.id}","visitor_id":"${w.visitorId}","body":"${body}","client_id":"${randomUUID()}"}`;
+      expect((await t.call('POST', '/v1/messenger/conversations', raw)).status, body).toBe(400);
+      expect((await t.call('POST', `/v1/messenger/conversations/${conv}/messages`, raw)).status, body).toBe(400);
+      expect((await t.call('POST', `/v1/conversations/${conv}/reply`, `{"body":"${body}"}`, { token: app.admin_token })).status, body).toBe(400);
+    }
+    expect(await t.parley.services.db.selectFrom('messages').select('id').execute()).toEqual(before);
+    // A well-formed pair written as escapes is text, and is stored as the character it spells.
+    const pair = await t.call('POST', `/v1/messenger/conversations/${conv}/messages`, `{"app_id":"${app.id}","visitor_id":"${w.visitorId}","body":"snake \\ud83d\\udc0d","client_id":"${randomUUID()}"}`);
+    expect(pair.status).toBe(201);
+    expect((await w.messages(conv)).body.data.at(-1).body).toBe('snake 🐍');
   });
 });
