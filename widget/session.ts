@@ -49,8 +49,10 @@ export function createSession(d: SessionDeps, initial: Settings) {
   let mergeTries = 0;
   /** The identity seen by the last successful ping; a change means other conversations. */
   let seen: string | undefined;
+  let stopped = false;
 
   async function ping(extra: Pick<PingBody, 'lead'> = {}): Promise<Result<PingAnswer>> {
+    if (stopped) return { ok: false, error: { status: 0, type: 'about:blank', title: 'Parley was shut down', detail: '' } };
     last = d.now();
     d.timers.clearTimeout(timer);
     timer = undefined;
@@ -63,11 +65,13 @@ export function createSession(d: SessionDeps, initial: Settings) {
       ...extra,
     });
     let r = await d.api.ping(body());
+    if (stopped) return r; // shut down while waiting: the answer belongs to a forgotten visitor
     if (!r.ok && r.error.status === 409 && RESET.test(r.error.type)) {
       seen = undefined;
       d.onReset(d.identity.rotate());
       r = await d.api.ping(body());
     }
+    if (stopped) return r; // shut down while waiting: the answer belongs to a forgotten visitor
     if (!r.ok) {
       d.report(r.error);
       return r;
@@ -102,7 +106,11 @@ export function createSession(d: SessionDeps, initial: Settings) {
     },
     /** A throttled ping: at most one per `throttleMs`, the last request winning. */
     schedule,
-    stop: () => d.timers.clearTimeout(timer),
+    /** For good (shutdown): no more pings, late answers ignored. */
+    stop(): void {
+      stopped = true;
+      d.timers.clearTimeout(timer);
+    },
   };
 
   function schedule(): void {

@@ -32,6 +32,7 @@ export function createSync(d: SyncDeps) {
   let close: (() => void) | undefined;
   let poll: unknown;
   let polling = false;
+  let alive = true;
 
   const viewing = (id: string) => store.get().open && store.get().thread === id;
 
@@ -41,6 +42,7 @@ export function createSync(d: SyncDeps) {
   }
 
   async function conversations(): Promise<void> {
+    if (!alive) return;
     const r = await api.conversations(d.visitor());
     if (!r.ok) return d.report(r.error);
     const list = r.value.data.slice().sort(byUpdated);
@@ -49,6 +51,7 @@ export function createSync(d: SyncDeps) {
 
   /** Loads a thread, or only what is newer than its last known message. */
   async function thread(id: string): Promise<void> {
+    if (!alive) return;
     const after = store.get().messages[id]?.at(-1)?.id;
     const r = await api.messages(id, d.visitor(), after);
     if (!r.ok) return d.report(r.error);
@@ -59,6 +62,7 @@ export function createSync(d: SyncDeps) {
   }
 
   async function read(id: string): Promise<void> {
+    if (!alive) return;
     const r = await api.read(id, d.visitor());
     if (!r.ok) return d.report(r.error);
     store.set((s) => {
@@ -143,6 +147,11 @@ export function createSync(d: SyncDeps) {
       close?.();
       close = undefined;
       stopPoll();
+    },
+    /** Stops for good (shutdown): late answers and timers do nothing more. */
+    dispose(): void {
+      alive = false;
+      this.stop();
     },
   };
 }

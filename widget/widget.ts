@@ -223,7 +223,7 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
       // Everything synchronous first: `shutdown(); boot()` in a row must meet a clean slate.
       const old = l.identity.get();
       l.off.forEach((f) => f());
-      l.sync.stop();
+      l.sync.dispose();
       l.session.stop();
       l.identity.clear();
       l.store.set({ open: false, unread: 0 });

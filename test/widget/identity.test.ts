@@ -4,7 +4,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cookieName, createIdentity } from '../../widget/identity.ts';
 import { uuid } from '../../widget/ids.ts';
 import { memoryKV } from '../../widget/storage.ts';
-import { cookieValue, harness, settings } from './setup.ts';
+import { http, HttpResponse } from 'msw';
+import { BASE } from './handlers.ts';
+import { cookieValue, harness, server, settings } from './setup.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -182,6 +184,29 @@ describe('shutdown', () => {
     expect(h.fake.callsTo('POST', '/ping').at(-1)!.body).toMatchObject({ visitor_id: fresh });
     expect(h.fake.callsTo('POST', '/ping').at(-1)!.body.user).toBeUndefined();
     expect(cookieValue('parley_vid_app_test')).toBe(fresh);
+  });
+
+  it('R15: a ping answer (here a R8 reset) that arrives after shutdown changes nothing and sets no new cookie', async () => {
+    const h = harness();
+    let answer!: () => void;
+    const gate = new Promise<void>((r) => (answer = r));
+    server.use(
+      http.post(`${BASE}/v1/messenger/ping`, async () => {
+        await gate;
+        return HttpResponse.json(
+          { type: 'https://parley.dev/problems/visitor-reset-required', title: 'reset', status: 409, detail: '' },
+          { status: 409 },
+        );
+      }),
+    );
+    const booting = h.w.boot(settings({ user_id: 'u1', user_hash: 'h' }));
+    const callsBefore = h.fake.calls.length;
+    await h.w.shutdown();
+    answer();
+    await booting;
+    await new Promise((r) => setTimeout(r, 400)); // longer than the merge follow-up delay
+    expect(cookieValue('parley_vid_app_test')).toBeUndefined();
+    expect(h.fake.calls.slice(callsBefore).map((c) => c.path)).toEqual(['/v1/messenger/logout']);
   });
 
   it('R15: shutdown then boot in the same tick (as a logout button does) starts clean', async () => {
