@@ -57,7 +57,9 @@ describe('demo routes', () => {
     const res = await routes().request('http://localhost/');
     const html = await res.text();
     expect(html).toContain(`content="${demoApp.app_id}"`);
-    expect(html).toContain("window.Parley=function(){(window.Parley.q=window.Parley.q||[]).push(arguments)}");
+    // The customer snippet (widget/snippet.html) with this server's bundle URL.
+    expect(html).toContain("var p=function(){p.q.push(arguments)};p.q=[];w.Parley=p;");
+    expect(html).toContain("(window,document,'/widget/parley.js')");
     const csp = res.headers.get('content-security-policy') ?? '';
     const scriptSrc = csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('script-src')) ?? '';
     expect(scriptSrc).not.toContain('unsafe-inline');
