@@ -6,11 +6,10 @@
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import { checkIdentity, normaliseEmail, type Identity } from '../domain/identity.ts';
-import { matchUser } from '../domain/rules.ts';
+import { emailMatch, matchUser } from '../domain/rules.ts';
 import type { App } from '../storage/apps.ts';
-import { setAttributes, updateContact, usersForIdentity, type ContactRow, type Db } from '../storage/contacts.ts';
+import { updateContact, type ContactRow, type Db } from '../storage/contacts.ts';
 import type { Services } from './context.ts';
-import { createUser, markLeadsMatchingUser } from './identity.ts';
 
 export interface ImportReport {
   created: number;
@@ -55,12 +54,10 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     if (batch.length === 0) return;
     const rows = batch;
     batch = [];
-    await s.db.transaction().execute(async (trx) => {
-      for (const row of rows) {
-        const outcome = await upsertUser(trx, s, app, row);
-        report[outcome]++;
-      }
-    });
+    const counts = await s.db.transaction().execute((trx) => applyBatch(trx, s, app, rows));
+    report.created += counts.created;
+    report.updated += counts.updated;
+    report.unchanged += counts.unchanged;
     done += rows.length;
     options.onProgress?.(done);
   };
@@ -110,31 +107,96 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
 
 export class ImportError extends Error {}
 
-async function upsertUser(trx: Db, s: Services, app: App, row: Row): Promise<'created' | 'updated' | 'unchanged'> {
-  const emailNorm = row.identity.email === null ? null : normaliseEmail(row.identity.email);
-  const match = matchUser(row.identity, await usersForIdentity(trx, app.id, row.identity.user_id, emailNorm));
-  let user: ContactRow;
-  let outcome: 'created' | 'updated' | 'unchanged';
-  if (!match) {
-    user = await createUser(trx, s, app.id, row.identity, { name: row.name }, 'csv');
-    outcome = 'created';
-  } else {
-    user = match.user;
+const IN_LIST = 900;
+const slices = <T>(xs: readonly T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
+
+/**
+ * Upserts one batch of rows in a handful of set-based statements: users are looked up together,
+ * new ones inserted together, attributes upserted together, then the matching leads marked (R3/R4).
+ * Rows are matched in file order against what the batch has already done, as row-by-row would.
+ */
+async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<{ created: number; updated: number; unchanged: number }> {
+  const userIds = rows.flatMap((r) => (r.identity.user_id === null ? [] : [r.identity.user_id]));
+  const emails = [...new Set(rows.flatMap((r) => (r.identity.email === null ? [] : [normaliseEmail(r.identity.email)])))];
+  const found = new Map<string, ContactRow>();
+  const live = trx.selectFrom('contacts').selectAll().where('app_id', '=', app.id).where('role', '=', 'user').where('merged_into', 'is', null);
+  for (const part of slices(userIds, IN_LIST)) for (const u of await live.where('user_id', 'in', part).execute()) found.set(u.id, u);
+  for (const part of slices(emails, IN_LIST)) for (const u of await live.where('email_norm', 'in', part).execute()) found.set(u.id, u);
+  const byUserId = new Map<string, ContactRow>();
+  const byEmail = new Map<string, ContactRow[]>();
+  const index = (u: ContactRow) => {
+    if (u.user_id !== null) byUserId.set(u.user_id, u);
+    if (u.email_norm !== null) byEmail.set(u.email_norm, [...(byEmail.get(u.email_norm) ?? []).filter((x) => x.id !== u.id), u]);
+  };
+  found.forEach(index);
+
+  const currentAttributes = new Map<string, Map<string, string>>();
+  for (const part of slices([...found.keys()], IN_LIST)) {
+    for (const a of await trx.selectFrom('attributes').select(['contact_id', 'key', 'value']).where('contact_id', 'in', part).execute()) {
+      if (!currentAttributes.has(a.contact_id)) currentAttributes.set(a.contact_id, new Map());
+      currentAttributes.get(a.contact_id)!.set(a.key, a.value);
+    }
+  }
+
+  const now = s.clock.now().toISOString();
+  const inserts: ContactRow[] = [];
+  const updates: { id: string; changes: Partial<ContactRow> }[] = [];
+  const attributeRows: { contact_id: string; key: string; value: string }[] = [];
+  const counts = { created: 0, updated: 0, unchanged: 0 };
+  for (const row of rows) {
+    const emailNorm = row.identity.email === null ? null : normaliseEmail(row.identity.email);
+    const candidates = [
+      ...(row.identity.user_id !== null && byUserId.has(row.identity.user_id) ? [byUserId.get(row.identity.user_id)!] : []),
+      ...(emailNorm !== null ? byEmail.get(emailNorm) ?? [] : []),
+    ];
+    const match = matchUser(row.identity, candidates);
+    const attrs = Object.entries(row.attributes).map(([key, v]) => ({ key, value: JSON.stringify(v) }));
+    if (!match) {
+      const user: ContactRow = {
+        id: s.ids('cnt'), app_id: app.id, role: 'user', user_id: row.identity.user_id, email: row.identity.email, email_norm: emailNorm, name: row.name ?? null,
+        created_via: 'csv', created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null,
+      };
+      inserts.push(user);
+      index(user);
+      for (const a of attrs) attributeRows.push({ contact_id: user.id, ...a });
+      counts.created++;
+      continue;
+    }
+    const user = match.user;
     const changes: Partial<ContactRow> = {};
     if (row.identity.user_id !== null && user.user_id === null) changes.user_id = row.identity.user_id;
     if (row.identity.email !== null && user.email !== row.identity.email) Object.assign(changes, { email: row.identity.email, email_norm: emailNorm });
     if (row.name !== undefined && row.name !== user.name) changes.name = row.name;
-    const attrs = await trx.selectFrom('attributes').select(['key', 'value']).where('contact_id', '=', user.id).execute();
-    const current = new Map(attrs.map((a) => [a.key, a.value]));
-    const changedAttrs = Object.entries(row.attributes).filter(([k, v]) => current.get(k) !== JSON.stringify(v));
-    if (Object.keys(changes).length === 0 && changedAttrs.length === 0) return 'unchanged';
-    if (Object.keys(changes).length > 0) await updateContact(trx, user.id, { ...changes, updated_at: s.clock.now().toISOString() });
-    user = { ...user, ...changes };
-    row = { ...row, attributes: Object.fromEntries(changedAttrs) };
-    outcome = 'updated';
+    const mine = currentAttributes.get(user.id);
+    const changedAttrs = attrs.filter((a) => mine?.get(a.key) !== a.value);
+    if (Object.keys(changes).length === 0 && changedAttrs.length === 0) {
+      counts.unchanged++;
+      continue;
+    }
+    counts.updated++;
+    if (Object.keys(changes).length > 0) {
+      updates.push({ id: user.id, changes: { ...changes, updated_at: now } });
+      Object.assign(user, changes);
+      index(user);
+    }
+    for (const a of changedAttrs) attributeRows.push({ contact_id: user.id, ...a });
   }
-  if (Object.keys(row.attributes).length > 0) await setAttributes(trx, user.id, row.attributes);
-  // R3/R4: imported users mark the messenger leads with their email; the merge waits for a ping or a bulk merge.
-  await markLeadsMatchingUser(trx, app.id, user, 'csv');
-  return outcome;
+
+  for (const part of slices(inserts, 60)) await trx.insertInto('contacts').values(part).execute();
+  for (const u of updates) await updateContact(trx, u.id, u.changes);
+  for (const part of slices(attributeRows, 300)) {
+    await trx.insertInto('attributes').values(part).onConflict((oc) => oc.columns(['contact_id', 'key']).doUpdateSet({ value: (eb) => eb.ref('excluded.value') })).execute();
+  }
+
+  // R3/R4: messenger leads sharing an email with exactly one user are marked for that user.
+  for (const part of slices(emails, IN_LIST)) {
+    const leads = await trx.selectFrom('contacts').select(['id', 'email_norm', 'merge_into_id', 'merge_trigger'])
+      .where('app_id', '=', app.id).where('email_norm', 'in', part).where('role', '=', 'lead').where('created_via', '=', 'messenger').where('merged_into', 'is', null).execute();
+    for (const lead of leads) {
+      const target = emailMatch(byEmail.get(lead.email_norm!) ?? []);
+      if (!target || lead.merge_trigger === 'cookie' || lead.merge_into_id === target.id) continue;
+      await updateContact(trx, lead.id, { merge_into_id: target.id, merge_trigger: 'csv' });
+    }
+  }
+  return counts;
 }

@@ -159,6 +159,14 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003_email_lookup_index': {
+    async up(db: Kysely<any>) {
+      // Email lookups always name the role too; with both in the index the planner stops
+      // preferring (app_id, role), which scanned every user of the app per lookup.
+      await db.schema.dropIndex('contacts_app_email').execute();
+      await db.schema.createIndex('contacts_app_email_role').on('contacts').columns(['app_id', 'email_norm', 'role']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {
