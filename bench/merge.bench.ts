@@ -1,0 +1,586 @@
+/**
+ * Bulk-merge benchmark (issue 5, "Performance"): `npm run bench:merge [-- --leads N]`.
+ *
+ * 1. Generates, in a temp SQLite file, one app with N messenger leads (each with 2 conversations,
+ *    5 messages, 10 events as events rows + 3 event summaries, 5 attributes), by direct batched
+ *    inserts.
+ * 2. Writes N users to a CSV file: 78% match one lead by email, 1% of leads are ambiguous (their
+ *    email is shared by two users with different user_ids: 2% of the users), 20% match no lead.
+ * 3. Imports the CSV with `importUsers` (the product path) in a child process: rows/s, peak RSS.
+ *    Baseline: a batched plain INSERT of the same user rows into a copy of the leads database.
+ * 4. Runs `bulkMerge` (the product path) in a child process: leads/s, peak RSS, and checks that no
+ *    message, conversation or event was lost and that every message belongs to a live contact.
+ *    Baseline: a hand-written set-based SQL merge of the same data on a copy of the database file,
+ *    1,000 leads a transaction. Both end states are compared table by table.
+ *
+ * Options: `--leads N` (or BENCH_LEADS; default 100,000), `--keep` (keep the temp folder),
+ * `--profile` (CPU-profile the product import and merge; prints the top functions).
+ * BENCH_PHASE_TIMEOUT (seconds; default 100, or 1,200 above 20,000 leads) bounds each product
+ * phase: one that overruns is killed and its rate so far is reported, marked as not finished.
+ * Internal: `--phase import|merge` runs one product phase in the child process.
+ */
+import { copyFileSync, createReadStream, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createHash, randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import SQLite from 'better-sqlite3';
+import { parse } from 'csv-parse';
+import { createParley } from '../server-stub/server.ts';
+import { createApp, findApp } from '../server-stub/storage/apps.ts';
+import { importUsers } from '../server-stub/services/user-import.ts';
+import { bulkMerge } from '../server-stub/services/bulk-merge.ts';
+import { createIdGenerator, systemClock } from '../server-stub/ids.ts';
+import { ChildTimeout, runChild, tellParent } from './lib/child.ts';
+import { fmt, publish, watchdog, type BenchRow } from './lib/report.ts';
+import { summariseProfile } from './lib/profile.ts';
+
+const { values: opts } = parseArgs({
+  options: {
+    leads: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    phase: { type: 'string' },
+    db: { type: 'string' },
+    csv: { type: 'string' },
+    app: { type: 'string' },
+  },
+  allowPositionals: false,
+});
+
+const MB = 1024 * 1024;
+const BATCH = 1000;
+
+// ---- product phases, each in its own child process so its peak memory is its own ----------------
+
+interface PhaseResult {
+  type: 'result';
+  seconds: number;
+  rssStartBytes: number;
+  maxRssBytes: number;
+  report: Record<string, number>;
+}
+
+interface PhaseProgress {
+  type: 'progress';
+  /** Rows imported, or leads merged. */
+  done: number;
+  seconds: number;
+  rssStartBytes: number;
+  maxRssBytes: number;
+}
+
+async function runPhase(phase: string, dbPath: string, appId: string, csvPath: string | undefined): Promise<void> {
+  const parley = await createParley({ sqlitePath: dbPath, rateLimits: 'off', log: () => undefined, runWorker: false });
+  const app = await findApp(parley.services.db, appId);
+  if (!app) throw new Error(`no app ${appId}`);
+  const rssStartBytes = process.memoryUsage().rss;
+  const t0 = performance.now();
+  let lastPrint = t0;
+  const progress = (done: number, what: string) => {
+    const now = performance.now();
+    const seconds = (now - t0) / 1000;
+    const message: PhaseProgress = { type: 'progress', done, seconds, rssStartBytes, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+    process.send?.(message);
+    if (now - lastPrint < 5000) return;
+    lastPrint = now;
+    process.stderr.write(`  ${phase}: ${done.toLocaleString('en-US')} ${what} in ${seconds.toFixed(0)} s, ${fmt(done / seconds, `${what}/s`)}, rss ${Math.round(process.memoryUsage().rss / MB)} MB\n`);
+  };
+  let report: Record<string, number>;
+  if (phase === 'import') {
+    const r = await importUsers(parley.services, app, createReadStream(csvPath!), { onProgress: (n) => progress(n, 'rows') });
+    report = { created: r.created, updated: r.updated, unchanged: r.unchanged, failed: r.failed_count };
+  } else {
+    const r = await bulkMerge(parley.services, app, { onProgress: (p) => progress(p.merged, 'leads merged') });
+    report = { merged: r.merged, ambiguous: r.ambiguous, skipped: r.skipped, conversations_moved: r.conversations_moved, events_moved: r.events_moved };
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const maxRssBytes = process.resourceUsage().maxRSS * 1024;
+  await parley.close();
+  const result: PhaseResult = { type: 'result', seconds, rssStartBytes, maxRssBytes, report };
+  await tellParent(result);
+}
+
+interface PhaseOutcome extends Omit<PhaseResult, 'type'> {
+  finished: boolean;
+  /** Rows imported or leads merged (from the last progress report when it did not finish). */
+  done: number;
+}
+
+/** Runs a product phase in a child; one that overruns its budget is killed and its progress so far reported. */
+async function productPhase(args: string[], budgetSeconds: number, nodeArgs: string[], doneOf: (r: PhaseResult) => number): Promise<PhaseOutcome> {
+  let last: PhaseProgress | undefined;
+  try {
+    const r = await runChild<PhaseResult>('merge.bench.ts', args, { timeoutMs: budgetSeconds * 1000, nodeArgs, onMessage: (m) => (last = m as PhaseProgress) });
+    return { ...r, finished: true, done: doneOf(r) };
+  } catch (error) {
+    if (!(error instanceof ChildTimeout)) throw error;
+    console.log(`  ${error.message}: killed (SIGKILL)`);
+    return { finished: false, done: last?.done ?? 0, seconds: last?.seconds ?? budgetSeconds, rssStartBytes: last?.rssStartBytes ?? Number.NaN, maxRssBytes: last?.maxRssBytes ?? Number.NaN, report: {} };
+  }
+}
+
+// ---- data set ------------------------------------------------------------------------------------
+
+/** Deterministic pseudo-random numbers (mulberry32), so every run builds the same shape. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Shape {
+  leads: number;
+  /** Leads matched by exactly one user (users 0..unique-1 match leads 0..unique-1). */
+  unique: number;
+  /** Leads matched by two users (users unique..unique+2*ambiguous-1). */
+  ambiguous: number;
+  users: number;
+}
+
+function shapeFor(n: number): Shape {
+  const unique = Math.round(n * 0.78);
+  const ambiguous = Math.round(n * 0.01);
+  return { leads: n, unique, ambiguous, users: n };
+}
+
+const leadEmail = (i: number) => (i % 7 === 0 ? `Lead.${i}@Example.com` : `lead.${i}@example.com`);
+const EVENTS: [string, number][] = [['page_view', 5], ['product_viewed', 3], ['added_to_cart', 2]];
+const DAY = 86_400_000;
+
+function generateLeads(dbPath: string, appId: string, shape: Shape): number {
+  const db = new SQLite(dbPath);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  db.pragma('foreign_keys = OFF');
+  const rnd = prng(42);
+  const base = Date.now() - 60 * DAY;
+  const ids = createIdGenerator(() => base);
+  const contact = db.prepare(`INSERT INTO contacts (id, app_id, role, user_id, email, email_norm, name, created_via, created_at, updated_at, last_seen_at)
+    VALUES (?, ?, 'lead', NULL, ?, ?, ?, 'messenger', ?, ?, ?)`);
+  const visitor = db.prepare('INSERT INTO visitors (app_id, visitor_id, contact_id, created_at) VALUES (?, ?, ?, ?)');
+  const conversation = db.prepare('INSERT INTO conversations (id, app_id, contact_id, client_id, created_at, updated_at, contact_read_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const message = db.prepare('INSERT INTO messages (id, app_id, conversation_id, author_type, author_id, body, client_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const event = db.prepare('INSERT INTO events (id, app_id, contact_id, name, metadata, occurred_at) VALUES (?, ?, ?, ?, ?, ?)');
+  const summary = db.prepare('INSERT INTO event_summaries (contact_id, name, count, first_at, last_at) VALUES (?, ?, ?, ?, ?)');
+  const attribute = db.prepare('INSERT INTO attributes (contact_id, key, value) VALUES (?, ?, ?)');
+  const iso = (ms: number) => new Date(ms).toISOString();
+  let rows = 0;
+  const insertRange = db.transaction((from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const t = base + Math.floor(rnd() * 50 * DAY);
+      const id = ids('cnt');
+      const email = leadEmail(i);
+      contact.run(id, appId, email, email.toLowerCase(), `Lead ${i}`, iso(t), iso(t + 3_600_000), iso(t + 3_600_000));
+      visitor.run(appId, randomUUID(), id, iso(t));
+      // Two conversations, five messages: three in the first, two in the second.
+      for (let c = 0; c < 2; c++) {
+        const cid = ids('cnv');
+        const ct = t + c * 600_000;
+        const count = c === 0 ? 3 : 2;
+        conversation.run(cid, appId, id, randomUUID(), iso(ct), iso(ct + count * 60_000), iso(ct + 60_000));
+        for (let m = 0; m < count; m++) {
+          const agent = m % 2 === 1;
+          message.run(ids('msg'), appId, cid, agent ? 'agent' : 'contact', agent ? `agent_${appId}` : id,
+            agent ? `Thanks for asking about order ${i}-${m}, let me check that for you.` : `Hello, a question about my order ${i}-${m}: when does it ship?`,
+            agent ? null : randomUUID(), iso(ct + m * 60_000));
+        }
+      }
+      // Ten events in three names, and their summaries (the merge moves the summaries).
+      let k = 0;
+      for (const [name, n] of EVENTS) {
+        const first = t + k * 120_000;
+        for (let e = 0; e < n; e++, k++) event.run(ids('evt'), appId, id, name, e === 0 ? `{"path":"/p/${i}"}` : null, iso(t + k * 120_000));
+        summary.run(id, name, n, iso(first), iso(t + (k - 1) * 120_000));
+      }
+      attribute.run(id, 'plan', JSON.stringify('trial'));
+      attribute.run(id, 'source', JSON.stringify(['ads', 'search', 'social', 'direct'][i % 4]));
+      attribute.run(id, 'city', JSON.stringify(['Lyon', 'Porto', 'Turku', 'Gdańsk', 'Cork'][i % 5]));
+      attribute.run(id, 'lang', JSON.stringify(['fr', 'pt', 'fi', 'pl', 'en'][i % 5]));
+      attribute.run(id, 'score', JSON.stringify(Math.floor(rnd() * 100)));
+      rows += 1 + 1 + 2 + 5 + 10 + 3 + 5;
+    }
+  });
+  for (let i = 0; i < shape.leads; i += 5000) insertRange(i, Math.min(shape.leads, i + 5000));
+  db.close();
+  return rows;
+}
+
+interface UserRow {
+  user_id: string;
+  email: string;
+  name: string;
+  plan: string;
+  company: string;
+}
+
+function userRow(j: number, shape: Shape): UserRow {
+  let email: string;
+  if (j < shape.unique) email = j % 5 === 0 ? leadEmail(j).toUpperCase() : leadEmail(j);
+  else if (j < shape.unique + 2 * shape.ambiguous) {
+    const lead = shape.unique + Math.floor((j - shape.unique) / 2);
+    email = (j - shape.unique) % 2 === 0 ? leadEmail(lead) : leadEmail(lead).toUpperCase();
+  } else email = `customer.${j}@example.org`;
+  return { user_id: `usr-${j}`, email, name: j % 10 === 0 ? `User ${j}, Esq.` : `User ${j}`, plan: ['free', 'pro', 'team'][j % 3]!, company: `Company ${j % 977}` };
+}
+
+/** The users in a shuffled order (a CRM export is not sorted like our leads). */
+function userOrder(shape: Shape): number[] {
+  const order = Array.from({ length: shape.users }, (_, j) => j);
+  const rnd = prng(7);
+  for (let i = order.length - 1; i > 0; i--) {
+    const k = Math.floor(rnd() * (i + 1));
+    [order[i], order[k]] = [order[k]!, order[i]!];
+  }
+  return order;
+}
+
+function writeCsv(path: string, shape: Shape): void {
+  const q = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  const lines = ['user_id,email,name,plan,company'];
+  for (const j of userOrder(shape)) {
+    const u = userRow(j, shape);
+    lines.push([u.user_id, u.email, q(u.name), u.plan, q(u.company)].join(','));
+  }
+  writeFileSync(path, `${lines.join('\r\n')}\r\n`);
+}
+
+/** Users that already have a `page_view` summary, so the merge must combine rather than move it. */
+function addUserEvents(dbPath: string, appId: string): number {
+  const db = new SQLite(dbPath);
+  const r = db.prepare(`INSERT INTO event_summaries (contact_id, name, count, first_at, last_at)
+    SELECT id, 'page_view', 2, '2020-01-01T00:00:00.000Z', '2020-01-02T00:00:00.000Z' FROM contacts
+    WHERE app_id = ? AND role = 'user' AND created_via = 'csv' AND CAST(substr(user_id, 5) AS INTEGER) % 10 = 0`).run(appId);
+  db.close();
+  return r.changes;
+}
+
+// ---- baselines -------------------------------------------------------------------------------------
+
+function openLikeProduct(path: string): SQLite.Database {
+  const db = new SQLite(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  return db;
+}
+
+/** Baseline (a): the same user rows (contact + its two attribute rows), batched plain INSERTs. */
+function plainInsert(dbPath: string, appId: string, shape: Shape): number {
+  const db = openLikeProduct(dbPath);
+  const ids = createIdGenerator();
+  const contact = db.prepare(`INSERT INTO contacts (id, app_id, role, user_id, email, email_norm, name, created_via, created_at, updated_at, last_seen_at)
+    VALUES (?, ?, 'user', ?, ?, ?, ?, 'csv', ?, ?, ?)`);
+  const attribute = db.prepare('INSERT INTO attributes (contact_id, key, value) VALUES (?, ?, ?)');
+  const order = userOrder(shape);
+  const t0 = performance.now();
+  const batch = db.transaction((from: number, to: number) => {
+    const now = new Date().toISOString();
+    for (let k = from; k < to; k++) {
+      const u = userRow(order[k]!, shape);
+      const id = ids('cnt');
+      contact.run(id, appId, u.user_id, u.email, u.email.trim().toLowerCase(), u.name, now, now, now);
+      attribute.run(id, 'plan', JSON.stringify(u.plan));
+      attribute.run(id, 'company', JSON.stringify(u.company));
+    }
+  });
+  for (let k = 0; k < shape.users; k += BATCH) batch(k, Math.min(shape.users, k + BATCH));
+  const seconds = (performance.now() - t0) / 1000;
+  db.close();
+  return seconds;
+}
+
+/** How fast csv-parse alone reads the file with the import's options (where the import's floor is). */
+async function parseOnly(csvPath: string): Promise<{ seconds: number; records: number }> {
+  const t0 = performance.now();
+  let records = 0;
+  const parser = createReadStream(csvPath).pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, raw: true, trim: true }));
+  for await (const _ of parser) records++;
+  return { seconds: (performance.now() - t0) / 1000, records: records - 1 };
+}
+
+interface SqlMergeResult {
+  seconds: number;
+  merged: number;
+  ambiguous: number;
+  conversations_moved: number;
+  events_moved: number;
+}
+
+/**
+ * Baseline (b): the same bulk merge written by hand as set-based SQL, 1,000 leads a transaction:
+ * classify all leads in one query, then per batch claim the leads, write the audit rows (with the
+ * counts moved), move conversations, combine event summaries (upsert), copy missing attributes
+ * (insert, do nothing on conflict), repoint visitor cookies.
+ */
+function sqlMerge(dbPath: string, appId: string): SqlMergeResult {
+  const db = openLikeProduct(dbPath);
+  const t0 = performance.now();
+  db.exec(`CREATE TEMP TABLE pairs (seq INTEGER PRIMARY KEY, lead_id TEXT NOT NULL, user_id TEXT NOT NULL);
+    CREATE TEMP TABLE batch (lead_id TEXT PRIMARY KEY, user_id TEXT NOT NULL);`);
+  // Written so that SQLite drives every statement from the (small) batch through an index: the users
+  // are grouped by email once, and per batch `IN (SELECT lead_id FROM batch)` picks the rows.
+  const users = `SELECT email_norm, min(id) AS user_id, count(*) AS n FROM contacts
+    WHERE app_id = ? AND role = 'user' AND merged_into IS NULL AND email_norm IS NOT NULL GROUP BY email_norm`;
+  const leads = `FROM contacts l JOIN u ON u.email_norm = l.email_norm
+    WHERE l.app_id = ? AND l.role = 'lead' AND l.created_via = 'messenger' AND l.merged_into IS NULL`;
+  db.prepare(`INSERT INTO pairs (lead_id, user_id) WITH u AS (${users}) SELECT l.id, u.user_id ${leads} AND u.n = 1 ORDER BY l.id`).run(appId, appId);
+  const ambiguous = (db.prepare(`WITH u AS (${users}) SELECT count(*) AS n ${leads} AND u.n > 1`).get(appId, appId) as { n: number }).n;
+  const total = (db.prepare('SELECT count(*) AS n FROM pairs').get() as { n: number }).n;
+
+  const inBatch = 'IN (SELECT lead_id FROM batch)';
+  const userOf = (col: string) => `(SELECT user_id FROM batch WHERE lead_id = ${col})`;
+  const fill = db.prepare('INSERT INTO batch (lead_id, user_id) SELECT lead_id, user_id FROM pairs WHERE seq > ? AND seq <= ?');
+  const claim = db.prepare(`UPDATE contacts SET merged_into = ${userOf('contacts.id')}, merged_at = ?, merge_into_id = NULL, merge_trigger = NULL, updated_at = ?
+    WHERE id ${inBatch} AND merged_into IS NULL`);
+  const audit = db.prepare(`INSERT INTO merges (id, app_id, from_id, into_id, trigger, conversations_moved, events_moved, attributes_moved, created_at)
+    SELECT 'mrg_' || b.lead_id, ?, b.lead_id, b.user_id, 'bulk',
+      (SELECT count(*) FROM conversations c WHERE c.contact_id = b.lead_id),
+      (SELECT coalesce(sum(e.count), 0) FROM event_summaries e WHERE e.contact_id = b.lead_id),
+      (SELECT count(*) FROM attributes a WHERE a.contact_id = b.lead_id AND NOT EXISTS (SELECT 1 FROM attributes x WHERE x.contact_id = b.user_id AND x.key = a.key)),
+      ? FROM batch b`);
+  const conversations = db.prepare(`UPDATE conversations SET contact_id = ${userOf('conversations.contact_id')} WHERE contact_id ${inBatch}`);
+  const events = db.prepare(`INSERT INTO event_summaries (contact_id, name, count, first_at, last_at)
+    SELECT ${userOf('e.contact_id')}, e.name, e.count, e.first_at, e.last_at FROM event_summaries e WHERE e.contact_id ${inBatch}
+    ON CONFLICT (contact_id, name) DO UPDATE SET count = event_summaries.count + excluded.count,
+      first_at = CASE WHEN excluded.first_at < event_summaries.first_at THEN excluded.first_at ELSE event_summaries.first_at END,
+      last_at = CASE WHEN excluded.last_at > event_summaries.last_at THEN excluded.last_at ELSE event_summaries.last_at END`);
+  const dropEvents = db.prepare(`DELETE FROM event_summaries WHERE contact_id ${inBatch}`);
+  const attributes = db.prepare(`INSERT INTO attributes (contact_id, key, value)
+    SELECT ${userOf('a.contact_id')}, a.key, a.value FROM attributes a WHERE a.contact_id ${inBatch} ON CONFLICT (contact_id, key) DO NOTHING`);
+  const dropAttributes = db.prepare(`DELETE FROM attributes WHERE contact_id ${inBatch}`);
+  const visitors = db.prepare(`UPDATE visitors SET contact_id = ${userOf('visitors.contact_id')} WHERE contact_id ${inBatch}`);
+  const clear = db.prepare('DELETE FROM batch');
+  const moved = db.prepare('SELECT coalesce(sum(conversations_moved), 0) AS c, coalesce(sum(events_moved), 0) AS e FROM merges WHERE from_id IN (SELECT lead_id FROM batch)');
+
+  let merged = 0;
+  let conversationsMoved = 0;
+  let eventsMoved = 0;
+  const runBatch = db.transaction((from: number, to: number) => {
+    const now = new Date().toISOString();
+    fill.run(from, to);
+    merged += claim.run(now, now).changes;
+    audit.run(appId, now);
+    const m = moved.get() as { c: number; e: number };
+    conversationsMoved += m.c;
+    eventsMoved += m.e;
+    conversations.run();
+    events.run();
+    dropEvents.run();
+    attributes.run();
+    dropAttributes.run();
+    visitors.run();
+    clear.run();
+  });
+  for (let seq = 0; seq < total; seq += BATCH) runBatch(seq, seq + BATCH);
+  const seconds = (performance.now() - t0) / 1000;
+  db.close();
+  return { seconds, merged, ambiguous, conversations_moved: conversationsMoved, events_moved: eventsMoved };
+}
+
+// ---- checks ----------------------------------------------------------------------------------------
+
+interface Census {
+  messages: number;
+  conversations: number;
+  eventCount: number;
+  /** Messages whose conversation is missing or owned by a merged/unknown contact or a visitor. */
+  strayMessages: number;
+  mergedLeads: number;
+  audits: number;
+  users: number;
+}
+
+function census(dbPath: string): Census {
+  const db = new SQLite(dbPath, { readonly: true });
+  const one = (q: string) => Number((db.prepare(q).get() as { n: number | null }).n ?? 0);
+  const c: Census = {
+    messages: one('SELECT count(*) AS n FROM messages'),
+    conversations: one('SELECT count(*) AS n FROM conversations'),
+    eventCount: one('SELECT sum(count) AS n FROM event_summaries'),
+    strayMessages: one(`SELECT count(*) AS n FROM messages m LEFT JOIN conversations c ON c.id = m.conversation_id LEFT JOIN contacts k ON k.id = c.contact_id
+      WHERE k.id IS NULL OR k.merged_into IS NOT NULL OR k.role NOT IN ('user', 'lead')`),
+    mergedLeads: one('SELECT count(*) AS n FROM contacts WHERE merged_into IS NOT NULL'),
+    audits: one('SELECT count(*) AS n FROM merges'),
+    users: one(`SELECT count(*) AS n FROM contacts WHERE role = 'user'`),
+  };
+  db.close();
+  return c;
+}
+
+/** Per-table hashes of what a merge decides, to tell whether product and baseline did the same work. */
+function mergeState(dbPath: string): Record<string, string> {
+  const db = new SQLite(dbPath, { readonly: true });
+  const queries: Record<string, string> = {
+    contacts: 'SELECT id, merged_into, merge_into_id, merge_trigger FROM contacts ORDER BY id',
+    conversations: 'SELECT id, contact_id FROM conversations ORDER BY id',
+    event_summaries: 'SELECT contact_id, name, count, first_at, last_at FROM event_summaries ORDER BY contact_id, name',
+    attributes: 'SELECT contact_id, key, value FROM attributes ORDER BY contact_id, key',
+    visitors: 'SELECT app_id, visitor_id, contact_id FROM visitors ORDER BY app_id, visitor_id',
+    merges: 'SELECT from_id, into_id, trigger, conversations_moved, events_moved, attributes_moved FROM merges ORDER BY from_id',
+  };
+  const out: Record<string, string> = {};
+  for (const [table, q] of Object.entries(queries)) {
+    const hash = createHash('sha256');
+    for (const row of db.prepare(q).iterate()) hash.update(`${JSON.stringify(row)}\n`);
+    out[table] = hash.digest('hex').slice(0, 16);
+  }
+  db.close();
+  return out;
+}
+
+function copyDb(from: string, to: string): void {
+  // Every connection is closed here, so the WAL was checkpointed into the main file.
+  for (const suffix of ['-wal', '-shm']) rmSync(`${to}${suffix}`, { force: true });
+  copyFileSync(from, to);
+  for (const suffix of ['-wal', '-shm']) {
+    try {
+      if (statSync(`${from}${suffix}`).size > 0) copyFileSync(`${from}${suffix}`, `${to}${suffix}`);
+    } catch {
+      // no WAL file: nothing to copy
+    }
+  }
+}
+
+// ---- main ------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const n = Number(opts.leads ?? process.env['BENCH_LEADS'] ?? 100_000);
+  if (!Number.isInteger(n) || n < 100) throw new Error('--leads must be an integer of at least 100');
+  // Each product phase gets a time budget; one that overruns it is killed and reported as such.
+  const budget = Number(process.env['BENCH_PHASE_TIMEOUT'] ?? (n > 20_000 ? 1200 : 100));
+  watchdog((4 * budget + 600) * 1000, 'merge bench');
+  const shape = shapeFor(n);
+  const dir = mkdtempSync(join(tmpdir(), 'parley-bench-merge-'));
+  let dbPath = join(dir, 'parley.db');
+  const insertPath = join(dir, 'insert-baseline.db');
+  const sqlPath = join(dir, 'sql-baseline.db');
+  const csvPath = join(dir, 'users.csv');
+  const profDir = join(dir, 'profiles');
+  const nodeArgs = (name: string) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+  const count = (x: number) => x.toLocaleString('en-US');
+  console.log(`merge bench: ${count(n)} leads, ${count(shape.users)} users (${count(shape.unique)} match one lead, ${count(shape.ambiguous)} leads ambiguous), phase budget ${budget} s, in ${dir}`);
+
+  // Schema (the product's migrations) and the app.
+  const setup = await createParley({ sqlitePath: dbPath, rateLimits: 'off', log: () => undefined, runWorker: false });
+  const app = await createApp(setup.services.db, systemClock, { name: 'Bench', allowed_origins: ['*'] });
+  await setup.close();
+
+  let t = performance.now();
+  const generated = generateLeads(dbPath, app.id, shape);
+  console.log(`  generated ${count(generated)} rows in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  t = performance.now();
+  writeCsv(csvPath, shape);
+  console.log(`  wrote ${csvPath} (${(statSync(csvPath).size / MB).toFixed(1)} MB) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  copyDb(dbPath, insertPath);
+
+  // Import: product, then the baselines.
+  console.log('  import (product: importUsers, child process)…');
+  const imp = await productPhase(['--phase', 'import', '--db', dbPath, '--app', app.id, '--csv', csvPath], budget, nodeArgs('import'), (r) => r.report['created']! + r.report['updated']! + r.report['unchanged']!);
+  const importRate = imp.done / imp.seconds;
+  console.log(`  import: ${imp.finished ? '' : 'DID NOT FINISH, '}${count(imp.done)} rows in ${imp.seconds.toFixed(1)} s, ${fmt(importRate, 'rows/s')} ${JSON.stringify(imp.report)}`);
+  console.log('  import baseline (plain batched INSERT into a copy)…');
+  const insertSeconds = plainInsert(insertPath, app.id, shape);
+  const insertRate = shape.users / insertSeconds;
+  const parsed = await parseOnly(csvPath);
+  console.log(`  plain INSERT: ${insertSeconds.toFixed(1)} s, ${fmt(insertRate, 'rows/s')}; csv-parse alone: ${fmt(parsed.records / parsed.seconds, 'rows/s')}`);
+  if (imp.finished) rmSync(insertPath, { force: true });
+  else {
+    // The merge still needs the users: go on from the baseline's copy (same leads and users, no R4 marks,
+    // which the bulk merge does not read).
+    console.log('  the import did not finish: the merge runs on the plain-INSERT copy instead');
+    dbPath = insertPath;
+  }
+
+  const userEvents = addUserEvents(dbPath, app.id);
+  const before = census(dbPath);
+  copyDb(dbPath, sqlPath);
+
+  // Merge: product, then the set-based SQL baseline on the copy.
+  console.log('  bulk merge (product: bulkMerge, child process)…');
+  const mrg = await productPhase(['--phase', 'merge', '--db', dbPath, '--app', app.id], budget, nodeArgs('merge'), (r) => r.report['merged']!);
+  const mergeRate = mrg.done / mrg.seconds;
+  console.log(`  merge: ${mrg.finished ? '' : 'DID NOT FINISH, '}${count(mrg.done)} leads merged in ${mrg.seconds.toFixed(1)} s, ${fmt(mergeRate, 'leads/s')} ${JSON.stringify(mrg.report)}`);
+  console.log('  merge baseline (set-based SQL, 1,000 leads a transaction, on a copy)…');
+  const base = sqlMerge(sqlPath, app.id);
+  const baseRate = base.merged / base.seconds;
+  console.log(`  SQL merge: ${base.seconds.toFixed(1)} s, ${fmt(baseRate, 'leads/s')}, ${JSON.stringify({ ...base, seconds: undefined })}`);
+
+  // Checks: nothing lost, the expected counts, and the same end state as the baseline.
+  const after = census(dbPath);
+  const baseAfter = census(sqlPath);
+  const productState = mergeState(dbPath);
+  const baselineState = mergeState(sqlPath);
+  const differing = Object.keys(productState).filter((k) => productState[k] !== baselineState[k]);
+  const failures: string[] = [];
+  const unfinished: string[] = [];
+  const expect = (ok: boolean, what: string) => {
+    if (!ok) failures.push(what);
+  };
+  if (imp.finished) expect(imp.report['created'] === shape.users && imp.report['failed'] === 0, `import created ${imp.report['created']} of ${shape.users} users, ${imp.report['failed']} failed`);
+  else unfinished.push(`the product import did not finish within ${budget} s (${count(imp.done)} of ${count(shape.users)} rows); the merge ran on the plain-INSERT copy`);
+  // Conservation holds even for a merge killed midway (R12: each batch is all or nothing).
+  expect(after.messages === before.messages, `messages before ${before.messages}, after ${after.messages}`);
+  expect(after.conversations === before.conversations, `conversations before ${before.conversations}, after ${after.conversations}`);
+  expect(after.eventCount === before.eventCount, `event occurrences before ${before.eventCount}, after ${after.eventCount}`);
+  expect(after.strayMessages === 0, `${after.strayMessages} messages not owned by a live user or lead`);
+  expect(after.mergedLeads === after.audits, `${after.mergedLeads} tombstones but ${after.audits} audit rows`);
+  if (mrg.finished) {
+    expect(mrg.report['merged'] === shape.unique, `merged ${mrg.report['merged']}, expected ${shape.unique}`);
+    expect(mrg.report['ambiguous'] === shape.ambiguous, `ambiguous ${mrg.report['ambiguous']}, expected ${shape.ambiguous}`);
+    expect(mrg.report['conversations_moved'] === 2 * shape.unique, `conversations_moved ${mrg.report['conversations_moved']}, expected ${2 * shape.unique}`);
+    expect(mrg.report['events_moved'] === 10 * shape.unique, `events_moved ${mrg.report['events_moved']}, expected ${10 * shape.unique}`);
+    expect(after.mergedLeads === shape.unique, `${after.mergedLeads} tombstones, expected ${shape.unique}`);
+    expect(differing.length === 0, `product and SQL baseline end states differ in: ${differing.join(', ')}`);
+  } else unfinished.push(`the product merge did not finish within ${budget} s (${count(mrg.done)} of ${count(shape.unique)} leads merged, killed with SIGKILL); the conservation checks ran on what it left`);
+  expect(base.merged === shape.unique && baseAfter.messages === before.messages && baseAfter.strayMessages === 0, `SQL baseline merged ${base.merged}, ${baseAfter.strayMessages} stray messages`);
+
+  const peakRss = Math.max(imp.maxRssBytes, mrg.maxRssBytes) / MB;
+  const dnf = (o: PhaseOutcome) => (o.finished ? '' : ' (DID NOT FINISH: rate so far)');
+  const rows: BenchRow[] = [
+    { bench: 'merge', figure: `CSV import (importUsers), ${count(shape.users)} users${dnf(imp)}`, value: importRate, unit: 'rows/s', higherIsBetter: true,
+      baseline: { label: 'batched plain INSERT', value: insertRate }, target: '≥ 50,000 rows/s', targetMin: 50_000,
+      note: `${count(imp.done)} rows in ${imp.seconds.toFixed(1)} s (plain INSERT: ${insertSeconds.toFixed(1)} s); each row also writes 2 attribute rows and marks the matching lead (R4); csv-parse alone reads ${fmt(parsed.records / parsed.seconds, 'rows/s')}` },
+    { bench: 'merge', figure: `bulk merge (bulkMerge), ${count(shape.unique)} of ${count(n)} leads${dnf(mrg)}`, value: mergeRate, unit: 'leads/s', higherIsBetter: true,
+      baseline: { label: 'set-based SQL, 1,000 leads/tx', value: baseRate }, target: '≥ 15,000 leads/s', targetMin: 15_000,
+      note: `${count(mrg.done)} leads merged in ${mrg.seconds.toFixed(1)} s (SQL baseline ${base.seconds.toFixed(1)} s); ${count(userEvents)} users had an event summary to combine` },
+    { bench: 'merge', figure: `peak RSS, import child${dnf(imp)}`, value: imp.maxRssBytes / MB, unit: 'MB', higherIsBetter: false,
+      baseline: { label: 'same child, db open, before work', value: imp.rssStartBytes / MB }, target: '< 300 MB', targetMax: 300 },
+    { bench: 'merge', figure: `peak RSS, merge child${dnf(mrg)}`, value: mrg.maxRssBytes / MB, unit: 'MB', higherIsBetter: false,
+      baseline: { label: 'same child, db open, before work', value: mrg.rssStartBytes / MB }, target: '< 300 MB', targetMax: 300 },
+    { bench: 'merge', figure: 'messages lost or orphaned by the merge', value: before.messages - after.messages + after.strayMessages, unit: '', higherIsBetter: false,
+      target: '0', targetMax: 0, note: `messages before ${count(before.messages)}, after ${count(after.messages)}; every message's conversation owned by a live user/lead: ${after.strayMessages === 0 ? 'yes' : `no (${after.strayMessages})`}` },
+  ];
+  const extra = [
+    `merge: data ${count(n)} leads × (2 conversations, 5 messages, 10 events in 3 summaries, 5 attributes); ${count(shape.users)} users in CSV (user_id, email, name, plan, company)`,
+    `merge: peak RSS ${peakRss.toFixed(0)} MB (max of both children; Node + tsx + the database open ≈ ${(mrg.rssStartBytes / MB).toFixed(0)} MB before any work)`,
+    mrg.finished ? `merge: end state identical to the SQL baseline (contacts, conversations, event_summaries, attributes, visitors, merges): ${differing.length === 0 ? 'yes' : `NO, differs in ${differing.join(', ')}`}` : 'merge: end state not compared with the SQL baseline (the product merge did not finish)',
+    ...unfinished.map((u) => `merge: ${u}`),
+  ];
+  if (failures.length > 0) extra.push(`merge: CHECKS FAILED: ${failures.join('; ')}`);
+  publish(`Bulk merge benchmark (${count(n)} leads)`, rows, extra);
+
+  if (opts.profile) {
+    for (const f of readdirSync(profDir)) {
+      console.log(`\nCPU profile ${f}:`);
+      for (const line of summariseProfile(join(profDir, f))) console.log(`  ${line}`);
+    }
+  }
+  if (opts.keep) console.log(`\nkept ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
+  if (failures.length > 0) process.exitCode = 1;
+}
+
+if (opts.phase) {
+  await runPhase(opts.phase, opts.db!, opts.app!, opts.csv);
+  process.disconnect?.(); // the IPC channel would keep the child alive
+} else {
+  await main();
+}
