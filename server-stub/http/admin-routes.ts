@@ -1,4 +1,5 @@
 /** The admin API (server to server, bearer token). Never answers cross-origin browsers. */
+import { CsvError } from 'csv-parse';
 import { Hono, type Context, type Next } from 'hono';
 import { findAppByToken, type App } from '../storage/apps.ts';
 import { ServiceError, type Services } from '../services/context.ts';
@@ -70,7 +71,8 @@ export function adminRoutes(s: Services, deps: HttpDeps): Hono<Env> {
       return c.json(await importUsers(s, c.get('app'), body));
     } catch (error) {
       if (error instanceof ImportError) throw new ServiceError(400, 'invalid-csv', error.message);
-      if (error instanceof Error && 'code' in error && String(error.code).startsWith('CSV_')) throw new ServiceError(400, 'invalid-csv', error.message);
+      // Any parser error is the file's fault (csv-parse's codes do not all start with CSV_, e.g. INVALID_OPENING_QUOTE).
+      if (error instanceof CsvError) throw new ServiceError(400, 'invalid-csv', error.message);
       throw error;
     }
   });
