@@ -11,6 +11,7 @@ import { createRateLimiter, DEFAULT_LIMITS, type RateLimits } from './http/rate-
 import { openDatabase, type DatabaseHandle, type DatabaseOptions } from './storage/database.ts';
 import { startMergeWorker, type MergeWorker } from './services/merge-worker.ts';
 import type { Services } from './services/context.ts';
+import { startWebhookWorker, type WebhookWorker } from './services/webhook-worker.ts';
 import type { Hono } from 'hono';
 
 export interface ParleyOptions extends DatabaseOptions {
@@ -22,6 +23,8 @@ export interface ParleyOptions extends DatabaseOptions {
   workerPollMs?: number;
   /** Run the background merge worker (default true; the CLI's one-shot commands need none). */
   runWorker?: boolean;
+  /** First webhook retry delay (doubles each attempt). */
+  webhookRetryBaseMs?: number;
   keepAliveMs?: number;
 }
 
@@ -30,6 +33,7 @@ export interface Parley {
   services: Services;
   database: DatabaseHandle;
   worker: MergeWorker;
+  webhooks: WebhookWorker;
   hub: Hub;
   close(): Promise<void>;
 }
@@ -54,6 +58,7 @@ export async function createParley(options: ParleyOptions = {}): Promise<Parley>
   const hub: Hub = fanout ?? createHub();
   const clock = options.clock ?? systemClock;
   let worker: MergeWorker | undefined;
+  let webhooks: WebhookWorker | undefined;
   const services: Services = {
     db: database.db,
     dialect: database.dialect,
@@ -61,8 +66,10 @@ export async function createParley(options: ParleyOptions = {}): Promise<Parley>
     ids: options.ids ?? createIdGenerator(() => clock.now().getTime()),
     hub,
     wakeWorker: () => worker?.wake(),
+    wakeWebhooks: () => webhooks?.wake(),
   };
   worker = options.runWorker === false ? idleWorker : startMergeWorker(services, { pollMs: options.workerPollMs ?? 500 });
+  webhooks = options.runWorker === false ? idleWorker : startWebhookWorker(services, { retryBaseMs: options.webhookRetryBaseMs ?? 1000, pollMs: options.workerPollMs ?? 1000 });
   const shutdown = new AbortController();
   const app = createApp(services, {
     limiter: createRateLimiter(options.rateLimits ?? rateLimitsFromEnv()),
@@ -75,10 +82,13 @@ export async function createParley(options: ParleyOptions = {}): Promise<Parley>
     services,
     database,
     worker,
+    webhooks,
     hub,
     async close() {
+      if (shutdown.signal.aborted) return; // closing twice is harmless
       shutdown.abort();
       await worker.stop();
+      await webhooks.stop();
       await fanout?.close();
       await database.close();
     },

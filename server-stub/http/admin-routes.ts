@@ -4,6 +4,7 @@ import { Hono, type Context, type Next } from 'hono';
 import { findAppByToken, type App } from '../storage/apps.ts';
 import { ServiceError, type Services } from '../services/context.ts';
 import * as admin from '../services/admin.ts';
+import * as webhooks from '../services/webhooks.ts';
 import { bulkMerge } from '../services/bulk-merge.ts';
 import { contactsCsvResponse } from '../services/contact-export.ts';
 import { ImportError, importUsers } from '../services/user-import.ts';
@@ -100,6 +101,20 @@ export function adminRoutes(s: Services, deps: HttpDeps): Hono<Env> {
   });
 
   r.get('/exports/contacts.csv', (c) => contactsCsvResponse(s, c.get('app')));
+
+  r.post('/webhooks', async (c) => {
+    const input = schemas.parseInput(schemas.webhook, await readJson(c, true));
+    return c.json(await webhooks.registerWebhook(s, c.get('app'), input.url, input.events), 201);
+  });
+  r.get('/webhooks', async (c) => c.json(await webhooks.listWebhooks(s, c.get('app'))));
+  r.delete('/webhooks/:id', async (c) => {
+    await webhooks.deleteWebhook(s, c.get('app'), c.req.param('id'));
+    return c.body(null, 204);
+  });
+  r.get('/webhooks/:id/deliveries', async (c) => {
+    const q = schemas.parseInput(schemas.listQuery, c.req.query());
+    return c.json(await webhooks.webhookDeliveries(s, c.get('app'), c.req.param('id'), q.limit));
+  });
 
   return r;
 }

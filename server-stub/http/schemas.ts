@@ -85,3 +85,7 @@ export const bulk = z.object({ dry_run: z.boolean().optional(), include_api_lead
 export const mergesQuery = listQuery.extend({ contact_id: id.optional() });
 export const conversationsQuery = z.object({ contact_id: id.optional() });
 export const reply = z.object({ body });
+export const webhook = z.object({
+  url: z.string().max(2000).url(),
+  events: z.array(z.enum(['contact.merged', 'contact.created', 'conversation.created', 'message.created'])).min(1).optional(),
+});

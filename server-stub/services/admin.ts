@@ -9,6 +9,7 @@ import {
 import { findConversation, insertMessage, listConversations, listMessages, messageView, summarise, unreadCount, type MessageRow } from '../storage/conversations.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
 import { createUser, markLeadsMatchingUser } from './identity.ts';
+import { contactCreated, emitWebhookEvents } from './webhooks.ts';
 import { announceMerge, mergeLead, mergeView, type MergeView } from './merge-engine.ts';
 
 export interface AdminContactView {
@@ -64,6 +65,7 @@ export async function createContact(s: Services, app: App, input: NewContactInpu
         id: s.ids('cnt'), app_id: app.id, role: 'lead', user_id: null, email, email_norm: email === null ? null : normaliseEmail(email), name: input.name ?? null,
         created_via: 'api', created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null,
       });
+      await emitWebhookEvents(trx, s, app.id, [contactCreated(contact)]);
     }
     if (input.attributes) await setAttributes(trx, contact.id, input.attributes);
     return adminView(trx, contact);
@@ -167,6 +169,7 @@ export async function reply(s: Services, app: App, conversationId: string, body:
     if (!conversation) throw notFound('conversation');
     const m: MessageRow = { id: s.ids('msg'), app_id: app.id, conversation_id: conversation.id, author_type: 'agent', author_id: agentId, body, client_id: null, created_at: s.clock.now().toISOString() };
     await insertMessage(trx, m);
+    await emitWebhookEvents(trx, s, app.id, [{ type: 'message.created', data: { ...messageView(m), contact_id: conversation.contact_id } }]);
     return m;
   });
   const conversation = await findConversation(s.db, app.id, conversationId);

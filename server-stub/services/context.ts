@@ -13,6 +13,8 @@ export interface Services {
   hub: Hub;
   /** Wakes the merge worker after a transaction enqueued merge jobs (R5: well under a second). */
   wakeWorker(): void;
+  /** Wakes the webhook sender after a transaction recorded deliveries. */
+  wakeWebhooks(): void;
 }
 
 /** A failure the HTTP layer turns into problem+json; nothing was written when one is thrown. */

@@ -10,6 +10,7 @@ import {
 } from '../storage/contacts.ts';
 import { enqueueJob } from '../storage/jobs.ts';
 import { ServiceError, type Services } from './context.ts';
+import { contactCreated, emitWebhookEvents } from './webhooks.ts';
 
 export interface Profile {
   name?: string | undefined;
@@ -29,7 +30,10 @@ export async function ensureVisitorContact(trx: Db, s: Services, appId: string, 
   const existing = await resolveVisitor(trx, appId, visitorId);
   if (existing) return existing;
   const contact = await insertContact(trx, newContact(s, appId, role, 'messenger'));
-  if (await bindVisitor(trx, appId, visitorId, contact.id, contact.created_at)) return contact;
+  if (await bindVisitor(trx, appId, visitorId, contact.id, contact.created_at)) {
+    if (role === 'lead') await emitWebhookEvents(trx, s, appId, [contactCreated(contact)]);
+    return contact;
+  }
   // Another request bound the cookie first (PostgreSQL, concurrent first pings): use theirs.
   await trx.deleteFrom('contacts').where('id', '=', contact.id).execute();
   const winner = await resolveVisitor(trx, appId, visitorId);
@@ -80,7 +84,10 @@ export async function createUser(trx: Db, s: Services, appId: string, identity: 
     user_id: identity.user_id, email: identity.email, email_norm: identity.email === null ? null : normaliseEmail(identity.email), name: profile.name ?? null,
   });
   const r = await trx.insertInto('contacts').values(row).onConflict((oc) => oc.doNothing()).executeTakeFirst();
-  if (Number(r.numInsertedOrUpdatedRows ?? 0) === 1) return row;
+  if (Number(r.numInsertedOrUpdatedRows ?? 0) === 1) {
+    await emitWebhookEvents(trx, s, appId, [contactCreated(row)]);
+    return row;
+  }
   const again = matchUser(identity, await usersForIdentity(trx, appId, identity.user_id, row.email_norm));
   if (!again) throw new ServiceError(409, 'conflict', 'a contact with this identity exists');
   return again.user;

@@ -13,6 +13,7 @@ import { checkMerge, type MergeTrigger } from '../domain/rules.ts';
 import { findContact, type Db } from '../storage/contacts.ts';
 import type { MergesTable } from '../storage/schema.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
+import { emitWebhookEvents } from './webhooks.ts';
 
 export interface MergeView {
   id: string;
@@ -133,6 +134,8 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
     conversations_moved: conversations.get(p.from) ?? 0, events_moved: events.get(p.from) ?? 0, attributes_moved: attributes.get(p.from) ?? 0, created_at: now,
   }));
   for (const part of chunks(rows, 200)) await trx.insertInto('merges').values(part).execute();
+  // Both ids, the trigger and the counts: what integrations need to follow a merge.
+  await emitWebhookEvents(trx, s, appId, rows.map((m) => ({ type: 'contact.merged' as const, data: { merge_id: m.id, lead_id: m.from_id, user_id: m.into_id, trigger: m.trigger, conversations_moved: m.conversations_moved, events_moved: m.events_moved, attributes_moved: m.attributes_moved, merged_at: m.created_at } })));
   await trx.deleteFrom('merge_batch').where('batch_id', '=', batchId).execute();
   return rows.map(mergeView);
 }

@@ -11,6 +11,7 @@ import {
 } from '../storage/conversations.ts';
 import { identityNames } from '../domain/rules.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
+import { contactCreated, emitWebhookEvents } from './webhooks.ts';
 import { ensureVisitorContact, identify, markLeadIfEmailMatches, mergeStatusOf } from './identity.ts';
 
 export interface ClaimedUser {
@@ -91,6 +92,7 @@ async function applyLeadDetails(trx: Db, s: Services, contact: ContactRow, lead:
   changes.updated_at = s.clock.now().toISOString();
   await updateContact(trx, contact.id, changes);
   const updated = { ...contact, ...changes };
+  if (contact.role === 'visitor' && updated.role === 'lead') await emitWebhookEvents(trx, s, contact.app_id, [contactCreated(updated)]);
   if (lead.email !== undefined) await markLeadIfEmailMatches(trx, contact.app_id, updated);
   return updated;
 }
@@ -123,6 +125,7 @@ export async function startConversation(s: Services, app: App, input: StartInput
       // R1: promoted in place; its events and attributes stay with it.
       await updateContact(trx, contact.id, { role: 'lead', updated_at: s.clock.now().toISOString() });
       contact = { ...contact, role: 'lead' };
+      await emitWebhookEvents(trx, s, app.id, [contactCreated(contact)]);
     }
     const now = s.clock.now().toISOString();
     const conversationId = s.ids('cnv');
@@ -132,6 +135,10 @@ export async function startConversation(s: Services, app: App, input: StartInput
     }
     const message: MessageRow = { id: s.ids('msg'), app_id: app.id, conversation_id: conversationId, author_type: 'contact', author_id: contact.id, body: input.body, client_id: input.client_id, created_at: now };
     if (!(await insertMessage(trx, message))) throw new ServiceError(409, 'client-id-conflict', 'client_id was already used for another message');
+    await emitWebhookEvents(trx, s, app.id, [
+      { type: 'conversation.created', data: { id: conversationId, contact_id: contact.id, created_at: now } },
+      { type: 'message.created', data: { ...messageView(message), contact_id: contact.id } },
+    ]);
     created = message;
     return { conversation: { id: conversationId }, message: messageView(message), contact: contactView(contact) };
   });
@@ -187,7 +194,10 @@ export async function sendMessage(s: Services, app: App, input: { visitor_id: st
     const earlier = await replay();
     if (earlier) return earlier;
     const message: MessageRow = { id: s.ids('msg'), app_id: app.id, conversation_id: conversation.id, author_type: 'contact', author_id: contact.id, body: input.body, client_id: input.client_id, created_at: s.clock.now().toISOString() };
-    if (await insertMessage(trx, message)) return { message: messageView(message), created: true, contactId: contact.id };
+    if (await insertMessage(trx, message)) {
+      await emitWebhookEvents(trx, s, app.id, [{ type: 'message.created', data: { ...messageView(message), contact_id: contact.id } }]);
+      return { message: messageView(message), created: true, contactId: contact.id };
+    }
     // A concurrent send of the same client_id won the insert (PostgreSQL): answer with that one.
     const winner = await replay();
     if (!winner) throw new ServiceError(409, 'client-id-conflict', 'client_id is in use');

@@ -10,6 +10,7 @@ import { emailMatch, matchUser } from '../domain/rules.ts';
 import type { App } from '../storage/apps.ts';
 import { updateContact, type ContactRow, type Db } from '../storage/contacts.ts';
 import type { Services } from './context.ts';
+import { contactCreated, emitWebhookEvents } from './webhooks.ts';
 
 export interface ImportReport {
   created: number;
@@ -183,6 +184,7 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
   }
 
   for (const part of slices(inserts, 60)) await trx.insertInto('contacts').values(part).execute();
+  await emitWebhookEvents(trx, s, app.id, inserts.map(contactCreated));
   for (const u of updates) await updateContact(trx, u.id, u.changes);
   for (const part of slices(attributeRows, 300)) {
     await trx.insertInto('attributes').values(part).onConflict((oc) => oc.columns(['contact_id', 'key']).doUpdateSet({ value: (eb) => eb.ref('excluded.value') })).execute();

@@ -120,7 +120,45 @@ export interface MergeBatchTable {
   into_id: string;
 }
 
+export type WebhookEvent = 'contact.merged' | 'contact.created' | 'conversation.created' | 'message.created';
+
+export interface WebhooksTable {
+  id: string;
+  app_id: string;
+  url: string;
+  /** JSON array of subscribed event names. */
+  events: string;
+  created_at: string;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  app_id: string;
+  webhook_id: string;
+  event: WebhookEvent;
+  /** The exact body sent (and signed). */
+  payload: string;
+  status: 'pending' | 'sending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: string;
+  locked_until: string | null;
+  created_at: string;
+  delivered_at: string | null;
+}
+
+export interface WebhookAttemptsTable {
+  id: string;
+  delivery_id: string;
+  attempted_at: string;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
 export interface Database {
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
   merge_batch: MergeBatchTable;
   apps: AppsTable;
   contacts: ContactsTable;

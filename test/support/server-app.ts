@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createParley, type Parley, type ParleyOptions } from '../../server-stub/server.ts';
+import type { DatabaseOptions } from '../../server-stub/storage/database.ts';
 import { createApp as createAppRecord, type App, type NewApp } from '../../server-stub/storage/apps.ts';
 import { userHash } from '../../server-stub/domain/verification.ts';
 
@@ -21,6 +22,8 @@ export const BASE = 'http://parley.test';
 export interface TestServer {
   parley: Parley;
   dbPath: string;
+  /** How to open the same database again (a restart within a test). */
+  databaseOptions: DatabaseOptions;
   /** The app's fetch handler: absolute URLs on any host work. */
   fetch(request: Request): Promise<Response>;
   /** Creates an app (workspace); any origin allowed unless `allowed_origins` says otherwise. */
@@ -47,6 +50,7 @@ export async function startTestServer(options: ParleyOptions = {}): Promise<Test
   return {
     parley,
     dbPath,
+    databaseOptions: database,
     fetch,
     createApp: (input = {}) => createAppRecord(parley.services.db, parley.services.clock, { name: 'Test app', allowed_origins: ['*'], ...input }),
     async call(method, path, body, opts = {}) {

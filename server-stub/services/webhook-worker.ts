@@ -1,0 +1,125 @@
+/**
+ * Sends webhook deliveries: signed with HMAC-SHA256 of the body (the app's webhook secret) in
+ * `Parley-Signature: sha256=<hex>`, each attempt logged, failures and timeouts retried with
+ * exponential backoff. Deliveries live in the database, so a restart resumes them.
+ */
+import { createHmac } from 'node:crypto';
+import type { Services } from './context.ts';
+
+export interface WebhookWorkerOptions {
+  pollMs?: number;
+  timeoutMs?: number;
+  /** First retry delay; doubles each attempt. */
+  retryBaseMs?: number;
+  maxAttempts?: number;
+  fetch?: typeof fetch;
+}
+
+export interface WebhookWorker {
+  wake(): void;
+  drain(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function signWebhook(secret: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body, 'utf8').digest('hex')}`;
+}
+
+/** Exponential backoff, capped at an hour. */
+export const retryDelay = (attempts: number, baseMs: number): number => Math.min(3_600_000, baseMs * 2 ** Math.max(0, attempts - 1));
+
+export function startWebhookWorker(s: Services, options: WebhookWorkerOptions = {}): WebhookWorker {
+  const pollMs = options.pollMs ?? 1000;
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const baseMs = options.retryBaseMs ?? 1000;
+  const maxAttempts = options.maxAttempts ?? 10;
+  const send = options.fetch ?? fetch;
+  let stopped = false;
+  let running: Promise<void> | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  const inflight = new AbortController();
+
+  async function attempt(d: { id: string; app_id: string; webhook_id: string; event: string; payload: string; attempts: number }): Promise<void> {
+    const hook = await s.db.selectFrom('webhooks').innerJoin('apps', 'apps.id', 'webhooks.app_id').select(['webhooks.url', 'apps.webhook_secret'])
+      .where('webhooks.id', '=', d.webhook_id).executeTakeFirst();
+    const now = s.clock.now();
+    if (!hook) {
+      await s.db.updateTable('webhook_deliveries').set({ status: 'failed', locked_until: null }).where('id', '=', d.id).execute();
+      return;
+    }
+    const started = performance.now();
+    let statusCode: number | null = null;
+    let error: string | null = null;
+    try {
+      const res = await send(hook.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'parley-event': d.event, 'parley-delivery': d.id, 'parley-signature': signWebhook(hook.webhook_secret, d.payload) },
+        body: d.payload,
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), inflight.signal]),
+        redirect: 'manual',
+      });
+      statusCode = res.status;
+      await res.body?.cancel();
+      if (res.status < 200 || res.status >= 300) error = `answered ${res.status}`;
+    } catch (e) {
+      error = e instanceof Error ? (e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : e.message) : String(e);
+    }
+    const attempts = d.attempts + 1;
+    const ok = error === null;
+    await s.db.transaction().execute(async (trx) => {
+      await trx.insertInto('webhook_attempts').values({ id: s.ids('wat'), delivery_id: d.id, attempted_at: now.toISOString(), status_code: statusCode, error, duration_ms: Math.round(performance.now() - started) }).execute();
+      await trx.updateTable('webhook_deliveries').set(ok
+        ? { status: 'delivered', attempts, locked_until: null, delivered_at: s.clock.now().toISOString() }
+        : { status: attempts >= maxAttempts ? 'failed' : 'pending', attempts, locked_until: null, next_attempt_at: new Date(now.getTime() + retryDelay(attempts, baseMs)).toISOString() })
+        .where('id', '=', d.id).execute();
+    });
+  }
+
+  async function tick(): Promise<void> {
+    for (;;) {
+      const now = s.clock.now();
+      const nowIso = now.toISOString();
+      const due = await s.db.selectFrom('webhook_deliveries').selectAll()
+        .where((eb) => eb.or([
+          eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', nowIso)]),
+          eb.and([eb('status', '=', 'sending'), eb('locked_until', '<', nowIso)]),
+        ]))
+        .orderBy('next_attempt_at').limit(20).execute();
+      if (due.length === 0 || stopped) return;
+      const lease = new Date(now.getTime() + timeoutMs * 2).toISOString();
+      const claimed = [];
+      for (const d of due) {
+        // Claimed by a conditional update, so two instances never send one delivery at once.
+        const r = await s.db.updateTable('webhook_deliveries').set({ status: 'sending', locked_until: lease })
+          .where('id', '=', d.id).where('status', '=', d.status).where('attempts', '=', d.attempts).executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 1) claimed.push(d);
+      }
+      await Promise.all(claimed.map(attempt));
+    }
+  }
+
+  const log = (error: unknown) => console.error(JSON.stringify({ level: 'error', msg: 'webhook worker failed', error: String(error) }));
+  function run(): Promise<void> {
+    if (!running) running = tick().finally(() => (running = null));
+    return running;
+  }
+  function schedule(): void {
+    if (stopped) return;
+    timer = setTimeout(() => void run().catch(log).finally(schedule), pollMs);
+    timer.unref();
+  }
+  schedule();
+  return {
+    wake: () => void run().catch(log),
+    async drain() {
+      while (running) await running;
+      await run();
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      inflight.abort();
+      while (running) await running.catch(log);
+    },
+  };
+}
