@@ -60,15 +60,22 @@ export interface Outbox {
  */
 export function createOutbox(d: OutboxDeps): Outbox {
   let items: OutboxItem[] = [];
-  let running: Promise<void> | undefined;
+  let running: Promise<void> = Promise.resolve();
+  /** True while `run` is going. Cleared in the same tick as its last look at `again`. */
+  let active = false;
   let again = false;
   let attempt = 0;
   let timer: unknown;
   let gen = 0;
 
+  /** Delivered here: never written back, even if another tab still lists them. */
+  const done = new Set<string>();
+  // Other tabs share the stored list: keep their items, replace ours (read-modify-write).
   const save = async (): Promise<void> => {
     d.onChange(items);
-    await d.kv.set(d.key, items);
+    const mine = new Set(items.map((i) => i.client_id));
+    const stored = (await d.kv.get<OutboxItem[]>(d.key)) ?? [];
+    await d.kv.set(d.key, [...stored.filter((i) => !mine.has(i.client_id) && !done.has(i.client_id)), ...items]);
   };
   const patch = (id: string, p: Partial<OutboxItem>): void => {
     items = items.map((i) => (i.client_id === id ? { ...i, ...p } : i));
@@ -76,46 +83,52 @@ export function createOutbox(d: OutboxDeps): Outbox {
 
   async function run(): Promise<void> {
     const my = gen;
-    do {
-      again = false;
-      for (const { client_id } of items.slice()) {
-        const item = items.find((i) => i.client_id === client_id);
-        if (my !== gen) return;
-        if (!item || (!item.conversation_id && item.start_id)) continue; // gone, or waits for its conversation
-        patch(client_id, { status: 'sending' });
-        d.onChange(items);
-        const r = await d.send(item);
-        if (my !== gen) return;
-        if (r.ok) {
-          attempt = 0;
-          items = items
-            .filter((i) => i.client_id !== client_id)
-            .map((i) => (i.start_id === client_id ? { ...i, conversation_id: r.value.conversation_id } : i));
-          await save();
-          d.onDelivered(item, r.value);
-        } else {
-          patch(client_id, { status: 'failed', error: r.error.title });
-          d.onError(r.error);
-          if (transient(r.error)) {
-            // The network is down: everything waits for the next attempt.
-            items = items.map((i) => ({ ...i, status: 'failed' }));
+    try {
+      do {
+        again = false;
+        for (const { client_id } of items.slice()) {
+          const item = items.find((i) => i.client_id === client_id);
+          if (my !== gen) return;
+          if (!item || (!item.conversation_id && item.start_id)) continue; // gone, or waits for its conversation
+          patch(client_id, { status: 'sending' });
+          d.onChange(items);
+          const r = await d.send(item);
+          if (my !== gen) return;
+          if (r.ok) {
+            attempt = 0;
+            done.add(client_id);
+            items = items
+              .filter((i) => i.client_id !== client_id)
+              .map((i) => (i.start_id === client_id ? { ...i, conversation_id: r.value.conversation_id } : i));
             await save();
-            d.timers.clearTimeout(timer);
-            timer = d.timers.setTimeout(() => void flush(), d.delay(attempt++));
-            return;
+            d.onDelivered(item, r.value);
+          } else {
+            patch(client_id, { status: 'failed', error: r.error.title });
+            d.onError(r.error);
+            if (transient(r.error)) {
+              // The network is down: everything waits for the next attempt.
+              items = items.map((i) => ({ ...i, status: 'failed' }));
+              await save();
+              d.timers.clearTimeout(timer);
+              timer = d.timers.setTimeout(() => void flush(), d.delay(attempt++));
+              break; // unless someone asked again meanwhile (e.g. `online`), wait for the timer
+            }
+            await save();
           }
-          await save();
         }
-      }
-    } while (again);
+      } while (again);
+    } finally {
+      active = false; // synchronously with the last look at `again`: no flush can fall in between
+    }
   }
 
   function flush(): Promise<void> {
-    if (running) {
+    if (active) {
       again = true;
       return running;
     }
-    running = run().finally(() => (running = undefined));
+    active = true;
+    running = run();
     return running;
   }
 

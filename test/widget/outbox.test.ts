@@ -57,6 +57,38 @@ describe('outbox', () => {
     release({ ok: false, error: { status: 400, type: 'about:blank', title: 'bad', detail: '' } });
   });
 
+  it('two tabs sharing the store keep each other\'s waiting messages', async () => {
+    const kv = memoryKV();
+    const up = { value: false };
+    const sent: string[] = [];
+    const make = () =>
+      createOutbox({
+        kv,
+        key: 'k',
+        send: async (i) => {
+          if (!up.value) return { ok: false, error: { status: 0, type: 'about:blank', title: 'offline', detail: '' } };
+          sent.push(i.client_id);
+          return { ok: true, value: { conversation_id: 'c', message: { id: 'm-' + i.client_id, body: i.body, author: { type: 'contact', id: 'x' }, created_at: '' } } };
+        },
+        timers: platformTimers,
+        delay: () => 60_000,
+        onChange: () => {},
+        onDelivered: () => {},
+        onError: () => {},
+      });
+    const a = make();
+    const b = make();
+    await a.add({ client_id: 'from-a', visitor_id: 'v', body: 'a', created_at: '', conversation_id: 'c' });
+    await b.add({ client_id: 'from-b', visitor_id: 'v', body: 'b', created_at: '', conversation_id: 'c' });
+    await waitFor(async () => expect((await kv.get<OutboxItem[]>('k'))?.map((i) => i.client_id).sort()).toEqual(['from-a', 'from-b']));
+    up.value = true;
+    await a.flush();
+    expect((await kv.get<OutboxItem[]>('k'))!.map((i) => i.client_id)).toEqual(['from-b']);
+    await b.flush();
+    expect(await kv.get('k')).toEqual([]);
+    expect(sent).toEqual(['from-a', 'from-b']);
+  });
+
   it('a message typed while the network is down shows "Not sent – Retry", survives a reload and is delivered exactly once', async () => {
     const kv = memoryKV();
     const first = harness({ kv, deps: { backoffMs: 60_000 } });
