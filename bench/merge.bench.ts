@@ -312,6 +312,8 @@ interface SqlMergeResult {
   ambiguous: number;
   conversations_moved: number;
   events_moved: number;
+  /** Where the baseline's time went, statement by statement. */
+  breakdown: string;
 }
 
 /**
@@ -363,26 +365,39 @@ function sqlMerge(dbPath: string, appId: string): SqlMergeResult {
   let merged = 0;
   let conversationsMoved = 0;
   let eventsMoved = 0;
+  const spent = new Map<string, number>();
+  const timed = <T>(what: string, f: () => T): T => {
+    const t = performance.now();
+    const out = f();
+    spent.set(what, (spent.get(what) ?? 0) + performance.now() - t);
+    return out;
+  };
+  spent.set('classify', performance.now() - t0);
   const runBatch = db.transaction((from: number, to: number) => {
     const now = new Date().toISOString();
-    fill.run(from, to);
-    merged += claim.run(now, now).changes;
-    audit.run(appId, now);
+    timed('fill batch', () => fill.run(from, to));
+    merged += timed('claim leads', () => claim.run(now, now).changes);
+    timed('audit rows', () => audit.run(appId, now));
     const m = moved.get() as { c: number; e: number };
     conversationsMoved += m.c;
     eventsMoved += m.e;
-    conversations.run();
-    events.run();
-    dropEvents.run();
-    attributes.run();
-    dropAttributes.run();
-    visitors.run();
+    timed('conversations', () => conversations.run());
+    timed('event summaries', () => {
+      events.run();
+      dropEvents.run();
+    });
+    timed('attributes', () => {
+      attributes.run();
+      dropAttributes.run();
+    });
+    timed('visitors', () => visitors.run());
     clear.run();
   });
-  for (let seq = 0; seq < total; seq += BATCH) runBatch(seq, seq + BATCH);
+  for (let seq = 0; seq < total; seq += BATCH) timed('whole batches (incl. commit)', () => runBatch(seq, seq + BATCH));
   const seconds = (performance.now() - t0) / 1000;
   db.close();
-  return { seconds, merged, ambiguous, conversations_moved: conversationsMoved, events_moved: eventsMoved };
+  const breakdown = [...spent].map(([k, ms]) => `${k} ${(ms / 1000).toFixed(2)} s`).join(', ');
+  return { seconds, merged, ambiguous, conversations_moved: conversationsMoved, events_moved: eventsMoved, breakdown };
 }
 
 // ---- checks ----------------------------------------------------------------------------------------
@@ -511,7 +526,7 @@ async function main(): Promise<void> {
   console.log('  merge baseline (set-based SQL, 1,000 leads a transaction, on a copy)…');
   const base = sqlMerge(sqlPath, app.id);
   const baseRate = base.merged / base.seconds;
-  console.log(`  SQL merge: ${base.seconds.toFixed(1)} s, ${fmt(baseRate, 'leads/s')}, ${JSON.stringify({ ...base, seconds: undefined })}`);
+  console.log(`  SQL merge: ${base.seconds.toFixed(1)} s, ${fmt(baseRate, 'leads/s')}, ${JSON.stringify({ ...base, seconds: undefined, breakdown: undefined })}\n  SQL merge time: ${base.breakdown}`);
 
   // Checks: nothing lost, the expected counts, and the same end state as the baseline.
   const after = census(dbPath);
