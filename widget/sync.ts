@@ -30,6 +30,7 @@ const isAgent = (m: Message) => m.author.type === 'agent';
 export function createSync(d: SyncDeps) {
   const { api, store } = d;
   let close: (() => void) | undefined;
+  let openUrl: string | undefined;
   let poll: unknown;
   let polling = false;
   let alive = true;
@@ -124,11 +125,15 @@ export function createSync(d: SyncDeps) {
     read,
     catchUp,
     onEvent,
-    /** Opens the stream for the current visitor (closing any previous one). */
+    /** Opens the stream for the current visitor, unless it is already open for them. */
     start(): void {
+      if (!alive) return;
+      const url = api.streamUrl(d.visitor());
+      if (close && url === openUrl) return;
       this.stop();
+      openUrl = url;
       close = openStream({
-        url: api.streamUrl(d.visitor()),
+        url,
         factory: d.factory,
         events: ['message', 'merge', 'unread'],
         onEvent,

@@ -173,10 +173,14 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
         report,
         warn,
         onReset() {
+          // The old visitor's view goes; the stream follows the new one after its first ping.
           store.set({ conversations: [], messages: {}, thread: null, contact: null });
-          sync.start();
+          sync.stop();
         },
-        onIdentity: () => void sync.catchUp(),
+        onIdentity() {
+          sync.start();
+          void sync.catchUp();
+        },
       },
       settings,
     );
@@ -186,12 +190,15 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
     const doc = getDocument();
     const off = [
       watchUrl(() => session.schedule()),
-      onWindow('online', () => void outbox.flush().then(sync.catchUp)),
+      onWindow('online', () => {
+        session.schedule();
+        void outbox.flush().then(sync.catchUp);
+      }),
       ...(deps.ui !== false && doc ? [mount(doc, store, actions)] : []),
     ];
     identity.touch();
-    sync.start();
-    const ready = session.ping();
+    // The stream opens after the first ping: the server only streams to visitors it knows.
+    const ready = session.ping().then((r) => (sync.start(), r));
     void outbox.load();
     return { store, unsubscribe, identity, http, session, sync, outbox, actions, off, ready };
   }

@@ -3,9 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { harness, settings } from './setup.ts';
 
 describe('realtime', () => {
-  it('opens the stream for the app and visitor', async () => {
+  it('opens the stream for the app and visitor once the first ping has answered (the server streams only to known visitors)', async () => {
     const h = harness();
-    await h.w.boot(settings());
+    const booting = h.w.boot(settings());
+    expect(h.streams.all).toHaveLength(0);
+    await booting;
+    expect(h.streams.all).toHaveLength(1);
+    expect(h.fake.callsTo('POST', '/ping')).toHaveLength(1);
     const url = new URL(h.streams.current().url);
     expect(url.pathname).toBe('/v1/messenger/stream');
     expect(Object.fromEntries(url.searchParams)).toEqual({ app_id: 'app_test', visitor_id: h.w.getVisitorId() });
