@@ -96,6 +96,18 @@ export default defineConfig({
           testTimeout: 15_000,
         },
       },
+      {
+        // Real Chromium against a real server: after the unit projects, one file at a time.
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
   },
 });

@@ -28,6 +28,20 @@ export function createApp(s: Services, deps: HttpDeps): Hono {
 
   app.notFound((c) => problem(c, 404, 'not-found', `no route for ${c.req.method} ${c.req.path}`));
 
+  // PostgreSQL text cannot hold NUL, and a malformed %-escape cannot be decoded: refuse both up
+  // front, for every route, instead of letting them reach a query.
+  app.use('*', async (c, next) => {
+    const raw = c.req.url;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(raw);
+    } catch {
+      throw new ServiceError(400, 'invalid-url', 'the URL has a malformed %-escape');
+    }
+    if (decoded.includes('\u0000')) throw new ServiceError(400, 'invalid-url', 'the URL contains a NUL character');
+    await next();
+  });
+
   app.get('/healthz', async (c) => {
     await sql`select 1`.execute(s.db);
     return c.json({ ok: true });

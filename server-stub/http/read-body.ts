@@ -45,6 +45,7 @@ export async function readJson(c: Context, requireJsonType: boolean): Promise<un
   } catch {
     throw new ServiceError(400, 'invalid-utf8', 'the body is not valid UTF-8');
   }
+  if (text.includes('\u0000') || /(^|[^\\])\\u0000/i.test(text)) throw new ServiceError(400, 'invalid-input', 'the body contains a NUL character');
   if (text.trim() === '') return {};
   let value: unknown;
   // A `\uD800`-style escape can spell a lone surrogate: not text, and no database stores it as sent.

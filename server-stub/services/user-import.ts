@@ -72,7 +72,13 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
       continue;
     }
     // info.lines is where the record ends; a quoted field may span lines, so count back to its start.
-    const line = info.lines - (raw.match(/\n/g)?.length ?? 0);
+    // raw carries parts of the line breaks around the record (LF or CR of CRLF): count only inside it.
+    const inner = raw.replace(/^[\r\n]+|[\r\n]+$/g, '');
+    const line = info.lines - (inner.match(/\n/g)?.length ?? 0);
+    if (record.some((cell) => cell.includes('\u0000'))) {
+      fail(line, 'a cell contains a NUL character');
+      continue;
+    }
     if (record.length > header.length) {
       fail(line, `too many columns: ${record.length} for ${header.length} in the header`);
       continue;

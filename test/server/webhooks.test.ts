@@ -75,7 +75,9 @@ describe('webhooks', () => {
     expect(log.body.data[0]).toMatchObject({ event: 'contact.created', status: 'delivered', attempts: 3 });
     expect(log.body.data[0].attempt_log.map((a: { status_code: number }) => a.status_code)).toEqual([500, 500, 200]);
     const times = log.body.data[0].attempt_log.map((a: { attempted_at: string }) => Date.parse(a.attempted_at));
-    expect(times[2] - times[1]).toBeGreaterThanOrEqual(times[1] - times[0]);
+    // Each retry waits at least its backoff delay (30 ms, then 60 ms) after the attempt before it.
+    expect(times[1] - times[0]).toBeGreaterThanOrEqual(retryDelay(1, 30));
+    expect(times[2] - times[1]).toBeGreaterThanOrEqual(retryDelay(2, 30));
     expect([retryDelay(1, 1000), retryDelay(2, 1000), retryDelay(3, 1000), retryDelay(30, 1000)]).toEqual([1000, 2000, 4000, 3_600_000]);
     await hook.close();
   });

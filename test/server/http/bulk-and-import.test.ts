@@ -112,6 +112,11 @@ describe('R4 users CSV import', () => {
     expect(await dbFingerprint(t.parley.services.db)).toBe(before);
   });
 
+  it('R4: line numbers are right with LF line ends and multi-line fields too', async () => {
+    const res = await operator(t, app).importCsv('user_id,email,name\ncust_1,a@example.com,"two\nlines"\ncust_2,null,C\n\ncust_3,nope,D\n');
+    expect(res.body.failed).toEqual([{ line: 4, reason: expect.stringMatching(/not a real identity/) }, { line: 6, reason: 'email is malformed' }]);
+  });
+
   it('R4: a file without a usable header is refused with 400 and writes nothing', async () => {
     const before = await dbFingerprint(t.parley.services.db);
     const res = await operator(t, app).importCsv('name,plan\nAnn,gold\n');
