@@ -17,6 +17,17 @@ function base32(n: number, width: number): string {
   return out;
 }
 
+// Random bytes drawn 4 KiB at a time: one call per id was a visible cost in bulk imports.
+let pool = randomBytes(4096);
+let poolAt = 0;
+function randomByte(): number {
+  if (poolAt >= pool.length) {
+    pool = randomBytes(4096);
+    poolAt = 0;
+  }
+  return pool[poolAt++]!;
+}
+
 /** Time-ordered ids: 10 chars of milliseconds, 4 of a per-millisecond sequence, 12 random. */
 export function createIdGenerator(now: () => number = Date.now): IdGenerator {
   let lastMs = 0;
@@ -35,9 +46,8 @@ export function createIdGenerator(now: () => number = Date.now): IdGenerator {
       lastMs = ms;
       seq = 0;
     }
-    const rand = randomBytes(8);
     let r = '';
-    for (let i = 0; i < 12; i++) r += ALPHABET[rand[i % 8]! % 32];
+    for (let i = 0; i < 12; i++) r += ALPHABET[randomByte() & 31];
     return `${prefix}_${base32(ms, 10)}${base32(seq, 4)}${r}`;
   };
 }

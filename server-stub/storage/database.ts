@@ -58,8 +58,29 @@ function openSqlite(path: string): DatabaseHandle {
   sqlite.pragma('foreign_keys = ON');
   // kysely's SQLite driver runs every query and transaction on this one connection behind a mutex,
   // so concurrent requests in this process queue up instead of meeting SQLITE_BUSY.
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+/**
+ * kysely prepares every query anew; the same SQL text (a ping's queries, a merge batch's
+ * statements) runs thousands of times, so prepared statements are kept and reused. Bounded, since
+ * multi-row inserts of varying length make many distinct texts.
+ */
+function withStatementCache(sqlite: SQLite.Database): { prepare(sql: string): SQLite.Statement; close(): void } {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    prepare(text) {
+      let statement = cache.get(text);
+      if (!statement) {
+        if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
+        statement = sqlite.prepare(text);
+        cache.set(text, statement);
+      }
+      return statement;
+    },
+    close: () => sqlite.close(),
+  };
 }
 
 async function openPostgres(url: string, schema: string | undefined): Promise<DatabaseHandle> {
