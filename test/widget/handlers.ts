@@ -1,5 +1,6 @@
-// An in-memory slice of the messenger contract (shared/spec/http-api.md) as msw handlers, so the
-// widget tests run without a server. Replace with a forward to the real app when it is available.
+// An in-memory slice of the messenger contract (shared/spec/http-api.md) as msw handlers. The core
+// flows also run against the real server app (real-server.test.ts); this fake stays for what the
+// real app cannot be told to do on cue: planned network failures, lost answers, a pending merge.
 import { http, HttpResponse, type JsonBodyType } from 'msw';
 
 export const BASE = 'http://localhost:3000';
