@@ -11,6 +11,7 @@ import { createRateLimiter, DEFAULT_LIMITS, type RateLimits } from './http/rate-
 import { openDatabase, type DatabaseHandle, type DatabaseOptions } from './storage/database.ts';
 import { startMergeWorker, type MergeWorker } from './services/merge-worker.ts';
 import type { Services } from './services/context.ts';
+import { createLastSeen } from './services/last-seen.ts';
 import { startWebhookWorker, type WebhookWorker } from './services/webhook-worker.ts';
 import type { Hono } from 'hono';
 
@@ -23,6 +24,8 @@ export interface ParleyOptions extends DatabaseOptions {
   workerPollMs?: number;
   /** Run the background merge worker (default true; the CLI's one-shot commands need none). */
   runWorker?: boolean;
+  /** How often coalesced last-seen times are written. */
+  lastSeenFlushMs?: number;
   /** First webhook retry delay (doubles each attempt). */
   webhookRetryBaseMs?: number;
   keepAliveMs?: number;
@@ -67,6 +70,7 @@ export async function createParley(options: ParleyOptions = {}): Promise<Parley>
     hub,
     wakeWorker: () => worker?.wake(),
     wakeWebhooks: () => webhooks?.wake(),
+    lastSeen: createLastSeen(database.db, options.lastSeenFlushMs ?? 5000, (error) => log({ level: 'error', msg: 'last-seen flush failed', error: String(error) })),
   };
   worker = options.runWorker === false ? idleWorker : startMergeWorker(services, { pollMs: options.workerPollMs ?? 500 });
   webhooks = options.runWorker === false ? idleWorker : startWebhookWorker(services, { retryBaseMs: options.webhookRetryBaseMs ?? 1000, pollMs: options.workerPollMs ?? 1000 });
@@ -89,6 +93,7 @@ export async function createParley(options: ParleyOptions = {}): Promise<Parley>
       shutdown.abort();
       await worker.stop();
       await webhooks.stop();
+      await services.lastSeen.stop();
       await fanout?.close();
       await database.close();
     },

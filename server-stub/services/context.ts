@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { Hub } from '../realtime/hub.ts';
 import type { Dialect } from '../storage/database.ts';
+import type { LastSeen } from './last-seen.ts';
 import type { Database } from '../storage/schema.ts';
 
 export interface Services {
@@ -15,6 +16,8 @@ export interface Services {
   wakeWorker(): void;
   /** Wakes the webhook sender after a transaction recorded deliveries. */
   wakeWebhooks(): void;
+  /** Coalesced last-seen writes (a known visitor's ping then writes nothing itself). */
+  lastSeen: LastSeen;
 }
 
 /** A failure the HTTP layer turns into problem+json; nothing was written when one is thrown. */

@@ -63,11 +63,12 @@ export async function identify(trx: Db, s: Services, appId: string, visitorId: s
   } else {
     user = await createUser(trx, s, appId, identity, profile, 'messenger');
   }
-  const changes: Partial<ContactRow> = { last_seen_at: now };
+  s.lastSeen.touch(user.id, now);
+  const changes: Partial<ContactRow> = {};
   if (identity.user_id !== null && user.user_id === null) changes.user_id = identity.user_id;
   if (identity.email !== null && user.email !== identity.email) Object.assign(changes, { email: identity.email, email_norm: emailNorm });
   if (profile.name !== undefined && profile.name !== user.name) changes.name = profile.name;
-  if (Object.keys(changes).length > 1) changes.updated_at = now;
+  if (Object.keys(changes).length > 0) changes.updated_at = now;
   await updateContact(trx, user.id, changes);
   user = { ...user, ...changes };
 

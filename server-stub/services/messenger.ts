@@ -71,7 +71,7 @@ export async function ping(s: Services, app: App, input: PingInput): Promise<Pin
     let contact = acting.contact;
     if (input.lead && contact.role !== 'user') contact = await applyLeadDetails(trx, s, contact, input.lead);
     if (input.attributes && Object.keys(input.attributes).length > 0) await setAttributes(trx, contact.id, input.attributes);
-    if (!input.user?.identity) await updateContact(trx, contact.id, { last_seen_at: s.clock.now().toISOString() });
+    if (!input.user?.identity) s.lastSeen.touch(contact.id, s.clock.now().toISOString());
     const status = contact.role === 'user' ? await mergeStatusOf(trx, contact.id) : 'none';
     return { contact: contactView(contact), merge: { status }, unread_count: await unreadCount(trx, app.id, contact.id) };
   });
