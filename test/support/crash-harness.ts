@@ -62,7 +62,8 @@ export async function seedMessengerLeads(parley: Parley, app: App, emails: strin
 
 /** A read-only look at the file a killed process left: integrity first, then queries. */
 export function inspect<T>(dbPath: string, fn: (db: SQLite.Database) => T): T {
-  const db = new SQLite(dbPath, { readonly: true, fileMustExist: true });
+  // A process starting on the file may be recovering its WAL: wait for it rather than fail.
+  const db = new SQLite(dbPath, { readonly: true, fileMustExist: true, timeout: 5000 });
   try {
     return fn(db);
   } finally {
@@ -104,10 +105,20 @@ export async function until(probe: () => boolean, p: Running, timeoutMs = 20_000
   let ended = false;
   void p.exited.then(() => (ended = true));
   while (Date.now() < deadline && !ended) {
-    if (probe()) return true;
+    if (attempt(probe)) return true;
     await new Promise((r) => setTimeout(r, 5));
   }
-  return probe();
+  return attempt(probe);
+}
+
+/** A probe that meets the other process's locks (WAL recovery, checkpoint) just answers "not yet". */
+function attempt(probe: () => boolean): boolean {
+  try {
+    return probe();
+  } catch (error) {
+    if (String((error as { code?: string }).code).startsWith('SQLITE_BUSY')) return false;
+    throw error;
+  }
 }
 
 /** SIGKILL, and whether the process was still running when it came (not already finished). */
@@ -134,6 +145,8 @@ export function writeLockProbe(dbPath: string): { held(): boolean; close(): void
         db.exec('ROLLBACK');
         return false;
       } catch (error) {
+        // Plain SQLITE_BUSY: another connection holds the write lock. (SQLITE_BUSY_RECOVERY and the
+        // like mean it is opening the file, not writing: `attempt` in `until` answers "not yet".)
         if ((error as { code?: string }).code === 'SQLITE_BUSY') return true;
         throw error;
       }

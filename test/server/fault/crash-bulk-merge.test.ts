@@ -15,7 +15,7 @@ import { CLI, cli, inspect, integrityCheck, kill, run, seedMessengerLeads, sleep
 
 const SEED = 0xb01c_0001;
 const KILLS = 5;
-const LEADS = 2500; // three batches of the bulk merge
+const LEADS = 3500; // four batches of the bulk merge
 
 const dir = mkdtempSync(join(tmpdir(), 'parley-crash-bulk-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -86,11 +86,11 @@ describe('crash injection: bulk merge', () => {
       // Wait until a seeded number of this run's batches committed and a merge transaction is open,
       // then kill at a seeded moment inside it (or just after it).
       const before = interrupted.at(-1)?.merged ?? 0;
-      // `before + 1` waits for this run's first batch to commit; the cap leaves work for later batches.
-      const target = Math.min(before + rng.pick([0, 0, 1]), LEADS - 1200);
+      // `before + 1` waits for this run's first batch to commit; the cap leaves at least one more batch after the one killed.
+      const target = Math.min(before + rng.pick([0, 0, 1]), LEADS - 2200);
       const inTransaction = await until(() => mergedCount(dbPath) >= target && probe.held(), p);
       probe.close();
-      await sleep(rng.int(0, 30));
+      await sleep(rng.int(0, 20));
       const killed = await kill(p);
       expect(inTransaction && killed, `kill ${k} landed while the bulk merge ran (stderr: ${p.stderr().slice(0, 300)})`).toBe(true);
       expect(integrityCheck(dbPath)).toEqual(['ok']);

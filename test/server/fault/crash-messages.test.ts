@@ -109,8 +109,9 @@ describe('crash injection: message burst', () => {
           }
         }
       };
-      const workers = Array.from({ length: CONCURRENCY }, worker);
-      while (ackedThisLife < target) await sleep(1);
+      let running = CONCURRENCY;
+      const workers = Array.from({ length: CONCURRENCY }, () => worker().finally(() => running--));
+      while (ackedThisLife < target && running > 0) await sleep(1);
       await sleep(rng.int(0, 15));
       expect(await kill(server.p), `kill ${k} landed on a running server`).toBe(true);
       stop = true;
