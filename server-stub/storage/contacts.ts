@@ -1,14 +1,9 @@
 /** Contacts, visitor cookies bound to them, attributes and event summaries. */
 import { sql, type Kysely } from 'kysely';
-import type { ContactFacts } from '../domain/rules.ts';
 import type { ContactsTable, Database, EventSummariesTable } from './schema.ts';
 
 export type Db = Kysely<Database>;
 export type ContactRow = ContactsTable;
-
-export function facts(c: ContactRow): ContactFacts {
-  return c;
-}
 
 export async function findContact(db: Db, appId: string, id: string): Promise<ContactRow | null> {
   return (await db.selectFrom('contacts').selectAll().where('app_id', '=', appId).where('id', '=', id).executeTakeFirst()) ?? null;
@@ -117,14 +112,6 @@ export async function setAttributes(db: Db, contactId: string, attributes: Recor
       .values({ contact_id: contactId, key, value: JSON.stringify(value) })
       .onConflict((oc) => oc.columns(['contact_id', 'key']).doUpdateSet({ value: (eb) => eb.ref('excluded.value') }))
       .execute();
-  }
-}
-
-/** Sets attributes only where the contact has none (CSV re-imports and carry-over never overwrite). */
-export async function addMissingAttributes(db: Db, contactId: string, attributes: Record<string, unknown>): Promise<void> {
-  for (const [key, value] of Object.entries(attributes)) {
-    await db.insertInto('attributes').values({ contact_id: contactId, key, value: JSON.stringify(value) })
-      .onConflict((oc) => oc.columns(['contact_id', 'key']).doNothing()).execute();
   }
 }
 

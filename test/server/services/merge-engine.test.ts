@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../../server-stub/storage/apps.ts';
 import { mergeLeads, MergeRaceError } from '../../../server-stub/services/merge-engine.ts';
-import { addMissingAttributes, getAttributes, getEventSummaries, insertContact, recordEventOccurrence, type ContactRow } from '../../../server-stub/storage/contacts.ts';
+import { setAttributes, getAttributes, getEventSummaries, insertContact, recordEventOccurrence, type ContactRow } from '../../../server-stub/storage/contacts.ts';
 import { startTestServer, type TestServer } from '../../support/server-app.ts';
 
 let t: TestServer;
@@ -26,9 +26,9 @@ describe('set-based merge engine', () => {
     await contact('u', 'user');
     await contact('l1', 'lead');
     await contact('l2', 'lead');
-    await addMissingAttributes(db, 'u', { plan: 'pro' });
-    await addMissingAttributes(db, 'l1', { plan: 'trial', city: 'Lyon' });
-    await addMissingAttributes(db, 'l2', { size: 'L' });
+    await setAttributes(db, 'u', { plan: 'pro' });
+    await setAttributes(db, 'l1', { plan: 'trial', city: 'Lyon' });
+    await setAttributes(db, 'l2', { size: 'L' });
     await recordEventOccurrence(db, 'u', 'viewed', '2026-02-01T00:00:00.000Z');
     await recordEventOccurrence(db, 'l1', 'viewed', '2026-01-01T00:00:00.000Z');
     await recordEventOccurrence(db, 'l2', 'viewed', '2026-03-01T00:00:00.000Z');
