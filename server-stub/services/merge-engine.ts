@@ -5,7 +5,11 @@
  * - conversations change owner, messages untouched;
  * - attributes are copied only where the user has no value for the key (never overwrite);
  * - event summaries combine per name: counts add, first_at the earlier, last_at the later;
- * - the lead becomes a tombstone pointing at the user; its cookies open the user.
+ * - the lead becomes a tombstone pointing at the user;
+ * - the lead's cookies open the user only after a cookie merge (R2), where the user proved who they
+ *   are on that very browser. After an email, CSV, bulk, convert or explicit merge the browser that
+ *   typed the email proved nothing: its cookies are unbound, or anyone could read a user's history
+ *   by leaving their email in the widget.
  * Leads are claimed by a conditional update first, so a lead merged meanwhile is never merged twice.
  */
 import { sql } from 'kysely';
@@ -126,8 +130,11 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
     })).execute();
   await trx.deleteFrom('event_summaries').where('contact_id', 'in', batch.select('from_id')).execute();
 
-  // Cookies of the leads now open the users directly (the tombstone would get there too, a hop later).
-  await trx.updateTable('visitors').set({ contact_id: intoOf('visitors.contact_id') }).where('contact_id', 'in', batch.select('from_id')).execute();
+  if (trigger === 'cookie') {
+    await trx.updateTable('visitors').set({ contact_id: intoOf('visitors.contact_id') }).where('contact_id', 'in', batch.select('from_id')).execute();
+  } else {
+    await trx.deleteFrom('visitors').where('contact_id', 'in', batch.select('from_id')).execute();
+  }
 
   const rows: MergesTable[] = pairs.map((p) => ({
     id: s.ids('mrg'), app_id: appId, from_id: p.from, into_id: p.into, trigger,
@@ -145,8 +152,12 @@ async function findMergeFrom(db: Db, fromId: string): Promise<MergeView | null> 
   return row ? mergeView(row) : null;
 }
 
-/** Tells open streams after the transaction committed: the lead's widgets follow the user. */
+/**
+ * Tells open streams after the transaction committed. After a cookie merge the lead's widgets
+ * follow the user; after any other merge their cookie opens nothing any more, so they are only
+ * told to start afresh.
+ */
 export function announceMerge(s: Services, merge: MergeView): void {
   s.hub.publish(merge.from, { event: 'merge', data: { from: merge.from, into: merge.into, trigger: merge.trigger } });
-  s.hub.follow(merge.from, merge.into);
+  if (merge.trigger === 'cookie') s.hub.follow(merge.from, merge.into);
 }

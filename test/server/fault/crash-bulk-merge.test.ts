@@ -42,10 +42,11 @@ function leadStates(dbPath: string, leads: SeededLead[], userByEmail: Map<string
       const audit = merges.all(lead.id) as { into_id: string; trigger: string; conversations_moved: number; events_moved: number }[];
       const own = (summaries.get(lead.id) as { n: number }).n;
       const n = (messages.get(lead.conversationId) as { n: number }).n;
-      const cookie = (visitor.get(lead.visitorId) as { contact_id: string }).contact_id;
+      // A bulk merge does not carry the lead's cookie to the user (only a cookie login does): it is unbound.
+      const cookie = (visitor.get(lead.visitorId) as { contact_id: string } | undefined)?.contact_id ?? null;
       const user = userByEmail.get(lead.email)!;
       const fullyMerged = c.merged_into === user && audit.length === 1 && audit[0]!.into_id === user && audit[0]!.trigger === 'bulk'
-        && audit[0]!.conversations_moved === 1 && audit[0]!.events_moved === lead.events && conv.contact_id === user && own === 0 && n === 2 && cookie === user;
+        && audit[0]!.conversations_moved === 1 && audit[0]!.events_moved === lead.events && conv.contact_id === user && own === 0 && n === 2 && cookie === null;
       const untouched = c.role === 'lead' && c.merged_into === null && audit.length === 0 && conv.contact_id === lead.id && own === lead.events && n === 2 && cookie === lead.id;
       if (fullyMerged) state.merged++;
       else if (untouched) state.untouched++;

@@ -277,3 +277,33 @@ describe('messenger identity rules', () => {
     expect(next.body.contact.id).not.toBe(login.body.contact.id);
   });
 });
+
+describe('R3 without takeover', () => {
+  it('R3: a stranger who leaves a user\'s email gets merged, but their cookie never opens the user\'s conversations', async () => {
+    const secure = await t.createApp({ require_verification: true });
+    const victim = widget(t, secure);
+    const login = await victim.login({ user_id: 'victim', email: 'victim@example.com' });
+    const secret = await victim.start('my private order details');
+    const stranger = widget(t, secure);
+    await stranger.start('hi');
+    await stranger.ping({ lead: { email: 'victim@example.com' } });
+    await victim.login({ user_id: 'victim', email: 'victim@example.com' }); // the victim's next page load runs the merge (R5)
+    await t.drain();
+    expect((await operator(t, secure).merges()).body.data[0]).toMatchObject({ into: login.body.contact.id, trigger: 'email' });
+    expect((await stranger.conversations()).body.data).toEqual([]);
+    expect((await stranger.messages(secret.body.conversation.id)).status).toBe(404);
+    const again = await stranger.ping();
+    expect(again.body.contact.id).not.toBe(login.body.contact.id);
+    expect(again.body.contact.role).toBe('visitor');
+  });
+
+  it('R6: after a bulk merge the lead\'s browser starts afresh; the user holds the conversation', async () => {
+    const op = operator(t, app);
+    const user = await op.createContact({ role: 'user', user_id: 'u-b', email: 'b@example.com' });
+    const w = widget(t, app);
+    const lead = await makeLead(w, { email: 'b@example.com' });
+    expect((await op.bulk({})).body.merged).toBe(1);
+    expect((await op.contact(user.body.id)).body.conversation_ids).toEqual([lead.conversationId]);
+    expect((await w.conversations()).body.data).toEqual([]);
+  });
+});
