@@ -4,7 +4,7 @@
  * user_id, else by email, so re-running an import changes nothing.
  */
 import { Readable } from 'node:stream';
-import { parse } from 'csv-parse';
+import { CsvError, parse } from 'csv-parse';
 import { checkIdentity, normaliseEmail, type Identity } from '../domain/identity.ts';
 import { emailMatch, matchUser } from '../domain/rules.ts';
 import type { App } from '../storage/apps.ts';
@@ -35,10 +35,10 @@ interface Row {
 
 const KNOWN = new Set(['user_id', 'email', 'name']);
 
-export async function importUsers(s: Services, app: App, input: Readable | ReadableStream<Uint8Array> | string, options: ImportOptions = {}): Promise<ImportReport & { failed_count: number }> {
+export async function importUsers(s: Services, app: App, input: Readable | ReadableStream<Uint8Array> | string, options: ImportOptions = {}): Promise<ImportReport & { failed_count: number; complete: boolean }> {
   const batchSize = options.batchSize ?? 1000;
   const maxListed = options.maxFailuresListed ?? 10_000;
-  const report: ImportReport & { failed_count: number } = { created: 0, updated: 0, unchanged: 0, failed: [], failed_count: 0 };
+  const report: ImportReport & { failed_count: number; complete: boolean } = { created: 0, updated: 0, unchanged: 0, failed: [], failed_count: 0, complete: true };
   const fail = (line: number, reason: string) => {
     report.failed_count++;
     if (report.failed.length < maxListed) report.failed.push({ line, reason });
@@ -63,49 +63,61 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     options.onProgress?.(done);
   };
 
-  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number }; raw: string }>) {
-    const { record, info, raw } = item;
-    if (header === null) {
-      header = record.map((h) => h.trim().toLowerCase());
-      if (!header.includes('user_id') && !header.includes('email')) throw new ImportError('the header row must name a user_id or an email column');
-      if (new Set(header).size !== header.length) throw new ImportError('the header row repeats a column');
-      continue;
+  try {
+    for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number }; raw: string }>) {
+      const { record, info, raw } = item;
+      if (header === null) {
+        header = record.map((h) => h.trim().toLowerCase());
+        if (!header.includes('user_id') && !header.includes('email')) throw new ImportError('the header row must name a user_id or an email column');
+        if (new Set(header).size !== header.length) throw new ImportError('the header row repeats a column');
+        continue;
+      }
+      // info.lines is where the record ends; a quoted field may span lines, so count back to its start.
+      // raw carries parts of the line breaks around the record (LF or CR of CRLF): count only inside it.
+      const inner = raw.replace(/^[\r\n]+|[\r\n]+$/g, '');
+      const line = info.lines - (inner.match(/\n/g)?.length ?? 0);
+      if (record.some((cell) => cell.includes('\u0000'))) {
+        fail(line, 'a cell contains a NUL character');
+        continue;
+      }
+      if (record.length > header.length) {
+        fail(line, `too many columns: ${record.length} for ${header.length} in the header`);
+        continue;
+      }
+      const cells = Object.fromEntries(header.map((h, i) => [h, record[i] ?? '']));
+      const userId = cells['user_id'] ? cells['user_id'] : undefined;
+      const email = cells['email'] ? cells['email'] : undefined;
+      const checked = checkIdentity(userId, email);
+      if (!checked.ok) {
+        fail(line, checked.reason);
+        continue;
+      }
+      if (!checked.identity) {
+        fail(line, 'no user_id or email');
+        continue;
+      }
+      const key = checked.identity.user_id !== null ? `id:${checked.identity.user_id}` : `email:${normaliseEmail(checked.identity.email!)}`;
+      const earlier = seen.get(key);
+      if (earlier !== undefined) {
+        fail(line, `repeats the identity of line ${earlier}`);
+        continue;
+      }
+      seen.set(key, line);
+      const attributes: Record<string, string> = {};
+      for (const [k, v] of Object.entries(cells)) if (!KNOWN.has(k) && v !== '') attributes[k] = v;
+      batch.push({ line, identity: checked.identity, name: cells['name'] || undefined, attributes });
+      if (batch.length >= batchSize) await flush();
     }
-    // info.lines is where the record ends; a quoted field may span lines, so count back to its start.
-    // raw carries parts of the line breaks around the record (LF or CR of CRLF): count only inside it.
-    const inner = raw.replace(/^[\r\n]+|[\r\n]+$/g, '');
-    const line = info.lines - (inner.match(/\n/g)?.length ?? 0);
-    if (record.some((cell) => cell.includes('\u0000'))) {
-      fail(line, 'a cell contains a NUL character');
-      continue;
-    }
-    if (record.length > header.length) {
-      fail(line, `too many columns: ${record.length} for ${header.length} in the header`);
-      continue;
-    }
-    const cells = Object.fromEntries(header.map((h, i) => [h, record[i] ?? '']));
-    const userId = cells['user_id'] ? cells['user_id'] : undefined;
-    const email = cells['email'] ? cells['email'] : undefined;
-    const checked = checkIdentity(userId, email);
-    if (!checked.ok) {
-      fail(line, checked.reason);
-      continue;
-    }
-    if (!checked.identity) {
-      fail(line, 'no user_id or email');
-      continue;
-    }
-    const key = checked.identity.user_id !== null ? `id:${checked.identity.user_id}` : `email:${normaliseEmail(checked.identity.email!)}`;
-    const earlier = seen.get(key);
-    if (earlier !== undefined) {
-      fail(line, `repeats the identity of line ${earlier}`);
-      continue;
-    }
-    seen.set(key, line);
-    const attributes: Record<string, string> = {};
-    for (const [k, v] of Object.entries(cells)) if (!KNOWN.has(k) && v !== '') attributes[k] = v;
-    batch.push({ line, identity: checked.identity, name: cells['name'] || undefined, attributes });
-    if (batch.length >= batchSize) await flush();
+  } catch (error) {
+    // A file that cannot be parsed before its header is refused whole (nothing was written). Past
+    // the header, the rows before the damage are good data already committed batch by batch: they
+    // stay, the rest is reported as one failure, and the report says the file was cut short.
+    if (!(error instanceof CsvError) || header === null) throw error;
+    await flush();
+    const line = (error as CsvError & { lines?: number }).lines ?? 0;
+    fail(line, `the file cannot be read from here on: ${error.message}`);
+    report.complete = false;
+    return report;
   }
   if (header === null) throw new ImportError('the file is empty: a header row is required');
   await flush();

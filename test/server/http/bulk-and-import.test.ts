@@ -125,3 +125,14 @@ describe('R4 users CSV import', () => {
     expect(await dbFingerprint(t.parley.services.db)).toBe(before);
   });
 });
+
+describe('R4 a damaged CSV file', () => {
+  it('R4: rows before the damage import and the report says where the file could not be read', async () => {
+    const rows = Array.from({ length: 1005 }, (_, i) => `u${i},u${i}@example.com`);
+    const res = await operator(t, app).importCsv(`user_id,email\n${rows.join('\n')}\nu-bad,"never closed\n`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ created: 1005, complete: false });
+    expect(res.body.failed).toEqual([{ line: expect.any(Number), reason: expect.stringMatching(/cannot be read from here on/) }]);
+    expect(res.body.failed[0].line).toBeGreaterThanOrEqual(1007);
+  });
+});
