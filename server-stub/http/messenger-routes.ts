@@ -1,7 +1,7 @@
 /** The widget's endpoints (CORS, per-app origins). Thin: parse, check, call the service, answer. */
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { findApp, originAllowed, type App } from '../storage/apps.ts';
+import { createAppCache, originAllowed, type App } from '../storage/apps.ts';
 import { ServiceError, type Services } from '../services/context.ts';
 import * as messenger from '../services/messenger.ts';
 import { readJson } from './read-body.ts';
@@ -19,6 +19,7 @@ function claim(user: UserInput): messenger.ClaimedUser | undefined {
 export function messengerRoutes(s: Services, deps: HttpDeps): Hono {
   const r = new Hono();
   const limiter: RateLimiter = deps.limiter;
+  const findApp = createAppCache(s.db);
 
   r.use('*', async (c, next) => {
     const origin = c.req.header('origin');
@@ -35,7 +36,7 @@ export function messengerRoutes(s: Services, deps: HttpDeps): Hono {
   /** The app named by the call, refusing unknown apps (404), foreign origins (403) and floods (429). */
   async function appFor(c: Context, appId: string, visitorId: string): Promise<App> {
     limiter.hit(`ip:${clientIp(c)}`, limiter.limits.perIp);
-    const app = await findApp(s.db, appId);
+    const app = await findApp(appId);
     if (!app) throw new ServiceError(404, 'not-found', 'app not found');
     if (!originAllowed(app, c.req.header('origin'))) throw new ServiceError(403, 'origin-not-allowed', 'this origin may not call this app');
     limiter.hit(`v:${app.id}:${visitorId}`, limiter.limits.perVisitor);

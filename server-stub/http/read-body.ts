@@ -10,6 +10,9 @@ export const BODY_LIMIT = 64 * 1024;
 export async function readBodyBytes(c: Context, limit = BODY_LIMIT): Promise<Uint8Array> {
   const declared = c.req.header('content-length');
   if (declared !== undefined && Number(declared) > limit) throw new ServiceError(413, 'body-too-large', `the body is over ${limit} bytes`);
+  // With a declared length within the limit, the server's own buffered read is safe and much
+  // cheaper (it skips building a full web Request); without one, count bytes as they stream in.
+  if (declared !== undefined && /^\d+$/.test(declared)) return new Uint8Array(await c.req.raw.arrayBuffer());
   const stream = c.req.raw.body;
   if (!stream) return new Uint8Array();
   const reader = stream.getReader();

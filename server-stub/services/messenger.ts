@@ -7,7 +7,7 @@ import {
 } from '../storage/contacts.ts';
 import {
   findConversation, findConversationByClientId, findMessageByClientId, insertConversation, insertMessage, listConversations, listMessages, markRead,
-  messageView, unreadCount, type MessageRow, type MessageView,
+  messageView, unreadCount, visitorWithUnread, type MessageRow, type MessageView,
 } from '../storage/conversations.ts';
 import { identityNames } from '../domain/rules.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
@@ -64,6 +64,15 @@ export interface PingAnswer {
 
 export async function ping(s: Services, app: App, input: PingInput): Promise<PingAnswer> {
   verifyClaim(app, input.user);
+  if (!input.user?.identity && !input.lead && (!input.attributes || Object.keys(input.attributes).length === 0)) {
+    // A known visitor's page view changes nothing but last-seen (coalesced): no transaction at all.
+    const known = await visitorWithUnread(s.db, app.id, input.visitor_id);
+    if (known) {
+      s.lastSeen.touch(known.id, s.clock.now().toISOString());
+      const status = known.role === 'user' ? await mergeStatusOf(s.db, known.id) : 'none';
+      return { contact: contactView(known), merge: { status }, unread_count: known.unread };
+    }
+  }
   let enqueued = 0;
   const answer = await s.db.transaction().execute(async (trx) => {
     const acting = await actingContact(trx, s, app, input.visitor_id, input.user, 'visitor');

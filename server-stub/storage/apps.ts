@@ -67,6 +67,22 @@ export async function ensureDemoApp(db: Kysely<Database>, clock: Clock): Promise
   }
 }
 
+/**
+ * Apps by id, kept for a few seconds: every messenger call names its app, and apps change rarely
+ * (the CLI or an operator). A change made elsewhere is seen within `ttlMs`.
+ */
+export function createAppCache(db: Kysely<Database>, ttlMs = 5000, now: () => number = Date.now) {
+  const entries = new Map<string, { app: App | null; at: number }>();
+  return async (id: string): Promise<App | null> => {
+    const hit = entries.get(id);
+    if (hit && now() - hit.at < ttlMs) return hit.app;
+    const app = await findApp(db, id);
+    if (entries.size > 10_000) entries.clear(); // unknown ids cannot grow it without bound
+    entries.set(id, { app, at: now() });
+    return app;
+  };
+}
+
 /** Whether a browser on `origin` may call this app's messenger endpoints. */
 export function originAllowed(app: App, origin: string | undefined): boolean {
   if (origin === undefined) return true; // not a cross-origin browser call

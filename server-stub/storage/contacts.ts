@@ -18,8 +18,11 @@ export async function resolveContact(db: Db, appId: string, id: string): Promise
 
 /** The live contact a visitor cookie belongs to, or null when the cookie is new (or was logged out). */
 export async function resolveVisitor(db: Db, appId: string, visitorId: string): Promise<ContactRow | null> {
-  const row = await db.selectFrom('visitors').select('contact_id').where('app_id', '=', appId).where('visitor_id', '=', visitorId).executeTakeFirst();
-  return row ? resolveContact(db, appId, row.contact_id) : null;
+  // One query for the usual case (the cookie's contact is live); tombstones are followed after.
+  const contact = await db.selectFrom('visitors').innerJoin('contacts', 'contacts.id', 'visitors.contact_id').selectAll('contacts')
+    .where('visitors.app_id', '=', appId).where('visitors.visitor_id', '=', visitorId).executeTakeFirst();
+  if (!contact) return null;
+  return contact.merged_into === null ? contact : resolveContact(db, appId, contact.merged_into);
 }
 
 /** Binds a cookie to a contact; false when the cookie was bound meanwhile (a concurrent first ping). */

@@ -1,6 +1,7 @@
 /** Conversations and their messages. */
 import type { Db } from './contacts.ts';
-import type { ConversationsTable, MessagesTable } from './schema.ts';
+import { sql } from 'kysely';
+import type { ContactsTable, ConversationsTable, MessagesTable } from './schema.ts';
 
 export type ConversationRow = ConversationsTable;
 export type MessageRow = MessagesTable;
@@ -78,6 +79,22 @@ async function unreadInConversation(db: Db, c: ConversationRow): Promise<number>
   let q = db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).where('conversation_id', '=', c.id).where('author_type', '=', 'agent');
   if (c.contact_read_at) q = q.where('created_at', '>', c.contact_read_at);
   return Number((await q.executeTakeFirstOrThrow()).n);
+}
+
+/**
+ * The hot path of a page view: the cookie's contact and its unread count in one statement.
+ * Null when the cookie is unknown, or when its contact is a tombstone (the caller then resolves).
+ */
+export async function visitorWithUnread(db: Db, appId: string, visitorId: string): Promise<(ContactsTable & { unread: number }) | null> {
+  const { rows } = await sql<ContactsTable & { unread: number | string }>`
+    select c.*, (
+      select count(*) from messages m join conversations v on v.id = m.conversation_id
+      where v.contact_id = c.id and m.author_type = 'agent' and (v.contact_read_at is null or m.created_at > v.contact_read_at)
+    ) as unread
+    from visitors vi join contacts c on c.id = vi.contact_id
+    where vi.app_id = ${appId} and vi.visitor_id = ${visitorId} and c.merged_into is null`.execute(db);
+  const row = rows[0];
+  return row ? { ...row, unread: Number(row.unread) } : null;
 }
 
 /** Agent messages the contact has not read, over all their conversations. */
