@@ -5,6 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
+import { sql } from 'kysely';
 import { checkIdentity, normaliseEmail, type Identity } from '../domain/identity.ts';
 import { emailMatch, matchUser } from '../domain/rules.ts';
 import type { App } from '../storage/apps.ts';
@@ -208,15 +209,24 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
     await trx.insertInto('attributes').values(part).onConflict((oc) => oc.columns(['contact_id', 'key']).doUpdateSet({ value: (eb) => eb.ref('excluded.value') })).execute();
   }
 
-  // R3/R4: messenger leads sharing an email with exactly one user are marked for that user.
+  // R3/R4: messenger leads sharing an email with exactly one user are marked for that user, in one
+  // statement through the (lead, user) work table rather than one update per lead.
+  const marks: { from_id: string; into_id: string }[] = [];
   for (const part of slices(emails, IN_LIST)) {
     const leads = await trx.selectFrom('contacts').select(['id', 'email_norm', 'merge_into_id', 'merge_trigger'])
       .where('app_id', '=', app.id).where('email_norm', 'in', part).where('role', '=', 'lead').where('created_via', '=', 'messenger').where('merged_into', 'is', null).execute();
     for (const lead of leads) {
       const target = emailMatch(byEmail.get(lead.email_norm!) ?? []);
-      if (!target || lead.merge_trigger === 'cookie' || lead.merge_into_id === target.id) continue;
-      await updateContact(trx, lead.id, { merge_into_id: target.id, merge_trigger: 'csv' });
+      if (target && lead.merge_trigger !== 'cookie' && lead.merge_into_id !== target.id) marks.push({ from_id: lead.id, into_id: target.id });
     }
+  }
+  if (marks.length > 0) {
+    const batchId = s.ids('mk');
+    for (const part of slices(marks, 300)) await trx.insertInto('merge_batch').values(part.map((m) => ({ batch_id: batchId, ...m }))).execute();
+    await trx.updateTable('contacts')
+      .set({ merge_into_id: sql`(select into_id from merge_batch b where b.batch_id = ${batchId} and b.from_id = contacts.id)`, merge_trigger: 'csv' })
+      .where('id', 'in', trx.selectFrom('merge_batch').select('from_id').where('batch_id', '=', batchId)).execute();
+    await trx.deleteFrom('merge_batch').where('batch_id', '=', batchId).execute();
   }
   return counts;
 }

@@ -51,20 +51,11 @@ export async function updateContact(db: Db, id: string, changes: Partial<Contact
 
 /** Live users that an identity could name: same user_id, or same normalised email. */
 export async function usersForIdentity(db: Db, appId: string, userId: string | null, emailNorm: string | null): Promise<ContactRow[]> {
-  if (userId === null && emailNorm === null) return [];
-  return db
-    .selectFrom('contacts')
-    .selectAll()
-    .where('app_id', '=', appId)
-    .where('role', '=', 'user')
-    .where('merged_into', 'is', null)
-    .where((eb) => {
-      const ors = [];
-      if (userId !== null) ors.push(eb('user_id', '=', userId));
-      if (emailNorm !== null) ors.push(eb('email_norm', '=', emailNorm));
-      return eb.or(ors);
-    })
-    .execute();
+  // Two indexed lookups rather than one OR, which SQLite's planner answers by reading every user.
+  const live = db.selectFrom('contacts').selectAll().where('app_id', '=', appId).where('role', '=', 'user').where('merged_into', 'is', null);
+  const byId = userId === null ? [] : await live.where('user_id', '=', userId).execute();
+  const byEmail = emailNorm === null ? [] : await live.where('email_norm', '=', emailNorm).execute();
+  return [...byId, ...byEmail.filter((u) => !byId.some((x) => x.id === u.id))];
 }
 
 export async function usersWithEmail(db: Db, appId: string, emailNorm: string): Promise<ContactRow[]> {

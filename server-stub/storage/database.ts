@@ -56,6 +56,10 @@ function openSqlite(path: string): DatabaseHandle {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
+  // Bulk imports and merges touch many index pages: a 64 MiB page cache (default 2 MiB) keeps
+  // them in memory, and a larger WAL checkpoints less often inside their batch commits.
+  sqlite.pragma('cache_size = -65536');
+  sqlite.pragma('wal_autocheckpoint = 4000');
   // kysely's SQLite driver runs every query and transaction on this one connection behind a mutex,
   // so concurrent requests in this process queue up instead of meeting SQLITE_BUSY.
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });

@@ -149,7 +149,7 @@ const migrations: Record<string, Migration> = {
   },
   '0002_merge_batches': {
     async up(db: Kysely<any>) {
-      // Work rows of a set-based merge: filled, used and emptied inside one transaction.
+      // (lead, user) work rows of a set-based merge or marking: filled, used and emptied inside one transaction.
       await db.schema
         .createTable('merge_batch')
         .addColumn('batch_id', 'text', (c) => c.notNull())
@@ -204,6 +204,13 @@ const migrations: Record<string, Migration> = {
         .addColumn('duration_ms', 'integer', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('webhook_attempts_delivery').on('webhook_attempts').columns(['delivery_id']).execute();
+    },
+  },
+  '0005_user_id_lookup_index': {
+    async up(db: Kysely<any>) {
+      // As 0003 for emails: user_id lookups name the role too, and without this index SQLite's
+      // planner chose (app_id, role) for a user_id IN (...) list, reading every user each time.
+      await db.schema.createIndex('contacts_app_user_id_role').on('contacts').columns(['app_id', 'user_id', 'role']).execute();
     },
   },
 };
