@@ -45,10 +45,22 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     if (report.failed.length < maxListed) report.failed.push({ line, reason });
   };
   const source = typeof input === 'string' ? Readable.from([input]) : input instanceof Readable ? input : Readable.fromWeb(input as import('node:stream/web').ReadableStream<Uint8Array>);
-  const parser = source.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, raw: true, trim: true }));
+  // A record the parser cannot read (a stray quote) is reported and skipped, and the rows after it
+  // still import; a quote never closed swallows the rest of the file, which the report says.
+  const parser = source.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, raw: true, trim: true, skip_records_with_error: true }));
+  let header: string[] | null = null;
+  let headerError: string | null = null;
+  parser.on('skip', (error: CsvError & { lines?: number; records?: number }) => {
+    // Parsing runs ahead of the loop below, so "no record read yet" tells the header apart.
+    if (error.records === 0) {
+      headerError = error.message;
+      return;
+    }
+    fail(error.lines ?? 0, `the record cannot be read: ${error.message}`);
+    if (error.code === 'CSV_QUOTE_NOT_CLOSED') report.complete = false;
+  });
   source.on('error', (e) => parser.destroy(e));
 
-  let header: string[] | null = null;
   const seen = new Map<string, number>();
   let batch: Row[] = [];
   let done = 0;
@@ -64,64 +76,54 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     options.onProgress?.(done);
   };
 
-  try {
-    for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number }; raw: string }>) {
-      const { record, info, raw } = item;
-      if (header === null) {
-        header = record.map((h) => h.trim().toLowerCase());
-        if (!header.includes('user_id') && !header.includes('email')) throw new ImportError('the header row must name a user_id or an email column');
-        if (new Set(header).size !== header.length) throw new ImportError('the header row repeats a column');
-        continue;
-      }
-      // info.lines is where the record ends; a quoted field may span lines, so count back to its start.
-      // raw carries parts of the line breaks around the record (LF or CR of CRLF): count only inside it.
-      const inner = raw.replace(/^[\r\n]+|[\r\n]+$/g, '');
-      const line = info.lines - (inner.match(/\n/g)?.length ?? 0);
-      if (record.some((cell) => cell.includes('\u0000'))) {
-        fail(line, 'a cell contains a NUL character');
-        continue;
-      }
-      if (record.length > header.length) {
-        fail(line, `too many columns: ${record.length} for ${header.length} in the header`);
-        continue;
-      }
-      const cells = Object.fromEntries(header.map((h, i) => [h, record[i] ?? '']));
-      const userId = cells['user_id'] ? cells['user_id'] : undefined;
-      const email = cells['email'] ? cells['email'] : undefined;
-      const checked = checkIdentity(userId, email);
-      if (!checked.ok) {
-        fail(line, checked.reason);
-        continue;
-      }
-      if (!checked.identity) {
-        fail(line, 'no user_id or email');
-        continue;
-      }
-      const key = checked.identity.user_id !== null ? `id:${checked.identity.user_id}` : `email:${normaliseEmail(checked.identity.email!)}`;
-      const earlier = seen.get(key);
-      if (earlier !== undefined) {
-        fail(line, `repeats the identity of line ${earlier}`);
-        continue;
-      }
-      seen.set(key, line);
-      const attributes: Record<string, string> = {};
-      for (const [k, v] of Object.entries(cells)) if (!KNOWN.has(k) && v !== '') attributes[k] = v;
-      batch.push({ line, identity: checked.identity, name: cells['name'] || undefined, attributes });
-      if (batch.length >= batchSize) await flush();
+  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number }; raw: string }>) {
+    const { record, info, raw } = item;
+    if (header === null) {
+      if (headerError) throw new ImportError(`the header row cannot be read: ${headerError}`);
+      header = record.map((h) => h.trim().toLowerCase());
+      if (!header.includes('user_id') && !header.includes('email')) throw new ImportError('the header row must name a user_id or an email column');
+      if (new Set(header).size !== header.length) throw new ImportError('the header row repeats a column');
+      continue;
     }
-  } catch (error) {
-    // A file that cannot be parsed before its header is refused whole (nothing was written). Past
-    // the header, the rows before the damage are good data already committed batch by batch: they
-    // stay, the rest is reported as one failure, and the report says the file was cut short.
-    if (!(error instanceof CsvError) || header === null) throw error;
-    await flush();
-    const line = (error as CsvError & { lines?: number }).lines ?? 0;
-    fail(line, `the file cannot be read from here on: ${error.message}`);
-    report.complete = false;
-    return report;
+    // info.lines is where the record ends; a quoted field may span lines, so count back to its start.
+    // raw carries parts of the line breaks around the record (LF or CR of CRLF): count only inside it.
+    const inner = raw.replace(/^[\r\n]+|[\r\n]+$/g, '');
+    const line = info.lines - (inner.match(/\n/g)?.length ?? 0);
+    if (record.some((cell) => cell.includes('\u0000'))) {
+      fail(line, 'a cell contains a NUL character');
+      continue;
+    }
+    if (record.length > header.length) {
+      fail(line, `too many columns: ${record.length} for ${header.length} in the header`);
+      continue;
+    }
+    const cells = Object.fromEntries(header.map((h, i) => [h, record[i] ?? '']));
+    const userId = cells['user_id'] ? cells['user_id'] : undefined;
+    const email = cells['email'] ? cells['email'] : undefined;
+    const checked = checkIdentity(userId, email);
+    if (!checked.ok) {
+      fail(line, checked.reason);
+      continue;
+    }
+    if (!checked.identity) {
+      fail(line, 'no user_id or email');
+      continue;
+    }
+    const key = checked.identity.user_id !== null ? `id:${checked.identity.user_id}` : `email:${normaliseEmail(checked.identity.email!)}`;
+    const earlier = seen.get(key);
+    if (earlier !== undefined) {
+      fail(line, `repeats the identity of line ${earlier}`);
+      continue;
+    }
+    seen.set(key, line);
+    const attributes: Record<string, string> = {};
+    for (const [k, v] of Object.entries(cells)) if (!KNOWN.has(k) && v !== '') attributes[k] = v;
+    batch.push({ line, identity: checked.identity, name: cells['name'] || undefined, attributes });
+    if (batch.length >= batchSize) await flush();
   }
-  if (header === null) throw new ImportError('the file is empty: a header row is required');
+  if (header === null) throw new ImportError(headerError ? `the header row cannot be read: ${headerError}` : 'the file is empty: a header row is required');
   await flush();
+  report.failed.sort((x, y) => x.line - y.line);
   return report;
 }
 
