@@ -1,4 +1,5 @@
 /** What the widget's calls do: ping, conversations, messages, read marks, events, logout. */
+import { sql } from 'kysely';
 import { normaliseEmail, type Identity } from '../domain/identity.ts';
 import { verifySignedValue } from '../domain/verification.ts';
 import type { App } from '../storage/apps.ts';
@@ -46,7 +47,23 @@ async function actingContact(trx: Db, s: Services, app: App, visitorId: string, 
     const r = await identify(trx, s, app.id, visitorId, user.identity, { name: user.name });
     return { contact: r.user, enqueued: r.enqueued };
   }
-  return { contact: await ensureVisitorContact(trx, s, app.id, visitorId, role), enqueued: 0 };
+  return { contact: await lockedVisitorContact(trx, s, app.id, visitorId, role), enqueued: 0 };
+}
+
+/**
+ * The cookie's contact, row-locked for this transaction. Without the lock a lead's merge could
+ * commit between reading the lead and writing to it (PostgreSQL runs them side by side), and an
+ * event or conversation would land on the tombstone. The lock is a no-op update that only
+ * matches a live contact: after waiting for a merge it matches nothing, and the cookie is read
+ * again (it then opens the user after a cookie merge, or nobody after any other merge).
+ */
+async function lockedVisitorContact(trx: Db, s: Services, appId: string, visitorId: string, role: 'visitor' | 'lead'): Promise<ContactRow> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const contact = await ensureVisitorContact(trx, s, appId, visitorId, role);
+    const locked = await trx.updateTable('contacts').set({ updated_at: sql`updated_at` }).where('id', '=', contact.id).where('merged_into', 'is', null).executeTakeFirst();
+    if (Number(locked.numUpdatedRows) === 1) return contact;
+  }
+  throw new ServiceError(409, 'conflict', 'the visitor changed during the request: try again');
 }
 
 export interface PingInput {
