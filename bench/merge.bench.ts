@@ -13,13 +13,22 @@
  *    Baseline: a hand-written set-based SQL merge of the same data on a copy of the database file,
  *    1,000 leads a transaction. Both end states are compared table by table.
  *
+ * PostgreSQL: `--db sqlite|postgres|both` (or BENCH_DB; default sqlite). On PostgreSQL (BENCH_PG_URL,
+ * default postgres://postgres@127.0.0.1:5432/test) each run works in fresh schemas
+ * `bench_<time>_<random>` (made by the product's migrations, dropped at the end even on failure; see
+ * lib/postgres.ts): the same data shape and seeds, generated with batched multi-row INSERTs through
+ * `pg`; the same product import and merge (createParley with postgresUrl/postgresSchema); the
+ * baselines on copies of the schema (INSERT … SELECT): multi-row plain INSERTs, and the set-based
+ * SQL merge written with UPDATE … FROM joins. With both, SQLite runs first and each figure is printed
+ * beside the other database's.
+ *
  * Options: `--leads N` (or BENCH_LEADS; default 100,000), `--keep` (keep the temp folder),
  * `--profile` (CPU-profile the product import and merge; prints the top functions).
  * BENCH_PHASE_TIMEOUT (seconds; default 100, or 1,200 above 20,000 leads) bounds each product
  * phase: one that overruns is killed and its rate so far is reported, marked as not finished.
  * Internal: `--phase import|merge` runs one product phase in the child process.
  */
-import { copyFileSync, createReadStream, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -35,6 +44,8 @@ import { createIdGenerator, systemClock } from '../server-stub/ids.ts';
 import { ChildTimeout, runChild, tellParent } from './lib/child.ts';
 import { fmt, publish, watchdog, type BenchRow } from './lib/report.ts';
 import { summariseProfile } from './lib/profile.ts';
+import { benchDbs, createBenchSchema, DB_LABEL, insertRows, interleave, PG_URL, pgClient, postgresVersion, type BenchSchema } from './lib/postgres.ts';
+import type pg from 'pg';
 
 const { values: opts } = parseArgs({
   options: {
@@ -43,6 +54,7 @@ const { values: opts } = parseArgs({
     profile: { type: 'boolean', default: false },
     phase: { type: 'string' },
     db: { type: 'string' },
+    'pg-schema': { type: 'string' },
     csv: { type: 'string' },
     app: { type: 'string' },
   },
@@ -71,8 +83,9 @@ interface PhaseProgress {
   maxRssBytes: number;
 }
 
-async function runPhase(phase: string, dbPath: string, appId: string, csvPath: string | undefined): Promise<void> {
-  const parley = await createParley({ sqlitePath: dbPath, rateLimits: 'off', log: () => undefined, runWorker: false });
+async function runPhase(phase: string, dbPath: string | undefined, pgSchema: string | undefined, appId: string, csvPath: string | undefined): Promise<void> {
+  const database = pgSchema ? { postgresUrl: PG_URL, postgresSchema: pgSchema } : { sqlitePath: dbPath! };
+  const parley = await createParley({ ...database, rateLimits: 'off', log: () => undefined, runWorker: false });
   const app = await findApp(parley.services.db, appId);
   if (!app) throw new Error(`no app ${appId}`);
   const rssStartBytes = process.memoryUsage().rss;
@@ -109,10 +122,10 @@ interface PhaseOutcome extends Omit<PhaseResult, 'type'> {
 }
 
 /** Runs a product phase in a child; one that overruns its budget is killed and its progress so far reported. */
-async function productPhase(args: string[], budgetSeconds: number, nodeArgs: string[], doneOf: (r: PhaseResult) => number): Promise<PhaseOutcome> {
+async function productPhase(args: string[], budgetSeconds: number, nodeArgs: string[], doneOf: (r: PhaseResult) => number, env: Record<string, string> = {}): Promise<PhaseOutcome> {
   let last: PhaseProgress | undefined;
   try {
-    const r = await runChild<PhaseResult>('merge.bench.ts', args, { timeoutMs: budgetSeconds * 1000, nodeArgs, onMessage: (m) => (last = m as PhaseProgress) });
+    const r = await runChild<PhaseResult>('merge.bench.ts', args, { timeoutMs: budgetSeconds * 1000, nodeArgs, env, onMessage: (m) => (last = m as PhaseProgress) });
     return { ...r, finished: true, done: doneOf(r) };
   } catch (error) {
     if (!(error instanceof ChildTimeout)) throw error;
@@ -320,7 +333,8 @@ interface SqlMergeResult {
  * Baseline (b): the same bulk merge written by hand as set-based SQL, 1,000 leads a transaction:
  * classify all leads in one query, then per batch claim the leads, write the audit rows (with the
  * counts moved), move conversations, combine event summaries (upsert), copy missing attributes
- * (insert, do nothing on conflict), repoint visitor cookies.
+ * (insert, do nothing on conflict), unbind the leads' visitor cookies (deleted: since a0e68b5 only a
+ * cookie merge carries them to the user; a bulk merge does not).
  */
 function sqlMerge(dbPath: string, appId: string): SqlMergeResult {
   const db = openLikeProduct(dbPath);
@@ -358,7 +372,7 @@ function sqlMerge(dbPath: string, appId: string): SqlMergeResult {
   const attributes = db.prepare(`INSERT INTO attributes (contact_id, key, value)
     SELECT ${userOf('a.contact_id')}, a.key, a.value FROM attributes a WHERE a.contact_id ${inBatch} ON CONFLICT (contact_id, key) DO NOTHING`);
   const dropAttributes = db.prepare(`DELETE FROM attributes WHERE contact_id ${inBatch}`);
-  const visitors = db.prepare(`UPDATE visitors SET contact_id = ${userOf('visitors.contact_id')} WHERE contact_id ${inBatch}`);
+  const visitors = db.prepare(`DELETE FROM visitors WHERE contact_id ${inBatch}`);
   const clear = db.prepare('DELETE FROM batch');
   const moved = db.prepare('SELECT coalesce(sum(conversations_moved), 0) AS c, coalesce(sum(events_moved), 0) AS e FROM merges WHERE from_id IN (SELECT lead_id FROM batch)');
 
@@ -466,12 +480,13 @@ function copyDb(from: string, to: string): void {
 
 // ---- main ------------------------------------------------------------------------------------------
 
-async function main(): Promise<void> {
-  const n = Number(opts.leads ?? process.env['BENCH_LEADS'] ?? 100_000);
-  if (!Number.isInteger(n) || n < 100) throw new Error('--leads must be an integer of at least 100');
-  // Each product phase gets a time budget; one that overruns it is killed and reported as such.
-  const budget = Number(process.env['BENCH_PHASE_TIMEOUT'] ?? (n > 20_000 ? 1200 : 100));
-  watchdog((4 * budget + 600) * 1000, 'merge bench');
+interface DbRun {
+  rows: BenchRow[];
+  notes: string[];
+  failures: string[];
+}
+
+async function runSqlite(n: number, budget: number): Promise<DbRun> {
   const shape = shapeFor(n);
   const dir = mkdtempSync(join(tmpdir(), 'parley-bench-merge-'));
   let dbPath = join(dir, 'parley.db');
@@ -481,7 +496,7 @@ async function main(): Promise<void> {
   const profDir = join(dir, 'profiles');
   const nodeArgs = (name: string) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
   const count = (x: number) => x.toLocaleString('en-US');
-  console.log(`merge bench: ${count(n)} leads, ${count(shape.users)} users (${count(shape.unique)} match one lead, ${count(shape.ambiguous)} leads ambiguous), phase budget ${budget} s, in ${dir}`);
+  console.log(`merge bench on SQLite: ${count(n)} leads, ${count(shape.users)} users (${count(shape.unique)} match one lead, ${count(shape.ambiguous)} leads ambiguous), phase budget ${budget} s, in ${dir}`);
 
   // Schema (the product's migrations) and the app.
   const setup = await createParley({ sqlitePath: dbPath, rateLimits: 'off', log: () => undefined, runWorker: false });
@@ -579,22 +594,373 @@ async function main(): Promise<void> {
     mrg.finished ? `merge: end state identical to the SQL baseline (contacts, conversations, event_summaries, attributes, visitors, merges): ${differing.length === 0 ? 'yes' : `NO, differs in ${differing.join(', ')}`}` : 'merge: end state not compared with the SQL baseline (the product merge did not finish)',
     ...unfinished.map((u) => `merge: ${u}`),
   ];
-  if (failures.length > 0) extra.push(`merge: CHECKS FAILED: ${failures.join('; ')}`);
-  publish(`Bulk merge benchmark (${count(n)} leads)`, rows, extra);
-
   if (opts.profile) {
     for (const f of readdirSync(profDir)) {
-      console.log(`\nCPU profile ${f}:`);
+      console.log(`\nCPU profile ${f} (SQLite):`);
       for (const line of summariseProfile(join(profDir, f))) console.log(`  ${line}`);
     }
   }
   if (opts.keep) console.log(`\nkept ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
+  return { rows: rows.map((r) => ({ ...r, db: 'SQLite' })), notes: extra.slice(1).map((e) => e.replace(/^merge: /, 'merge (SQLite): ')), failures };
+}
+
+// ---- PostgreSQL ------------------------------------------------------------------------------------
+
+const CENSUS_QUERIES: Record<keyof Census, string> = {
+  messages: 'SELECT count(*) AS n FROM messages',
+  conversations: 'SELECT count(*) AS n FROM conversations',
+  eventCount: 'SELECT sum(count) AS n FROM event_summaries',
+  strayMessages: `SELECT count(*) AS n FROM messages m LEFT JOIN conversations c ON c.id = m.conversation_id LEFT JOIN contacts k ON k.id = c.contact_id
+    WHERE k.id IS NULL OR k.merged_into IS NOT NULL OR k.role NOT IN ('user', 'lead')`,
+  mergedLeads: 'SELECT count(*) AS n FROM contacts WHERE merged_into IS NOT NULL',
+  audits: 'SELECT count(*) AS n FROM merges',
+  users: `SELECT count(*) AS n FROM contacts WHERE role = 'user'`,
+};
+
+const MERGE_STATE_QUERIES: Record<string, string> = {
+  contacts: 'SELECT id, merged_into, merge_into_id, merge_trigger FROM contacts ORDER BY id',
+  conversations: 'SELECT id, contact_id FROM conversations ORDER BY id',
+  event_summaries: 'SELECT contact_id, name, count, first_at, last_at FROM event_summaries ORDER BY contact_id, name',
+  attributes: 'SELECT contact_id, key, value FROM attributes ORDER BY contact_id, key',
+  visitors: 'SELECT app_id, visitor_id, contact_id FROM visitors ORDER BY app_id, visitor_id',
+  merges: 'SELECT from_id, into_id, trigger, conversations_moved, events_moved, attributes_moved FROM merges ORDER BY from_id',
+};
+
+async function withPg<T>(schema: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = await pgClient(schema);
+  try {
+    return await f(c);
+  } finally {
+    await c.end();
+  }
+}
+
+const pgCensus = (schema: string): Promise<Census> => withPg(schema, async (c) => {
+  const out = {} as Census;
+  for (const [k, q] of Object.entries(CENSUS_QUERIES)) out[k as keyof Census] = Number((await c.query<{ n: string | null }>(q)).rows[0]!.n ?? 0);
+  return out;
+});
+
+const pgMergeState = (schema: string): Promise<Record<string, string>> => withPg(schema, async (c) => {
+  const out: Record<string, string> = {};
+  for (const [table, q] of Object.entries(MERGE_STATE_QUERIES)) {
+    const hash = createHash('sha256');
+    for (const row of (await c.query(q)).rows) hash.update(`${JSON.stringify(row)}\n`);
+    out[table] = hash.digest('hex').slice(0, 16);
+  }
+  return out;
+});
+
+/** The same data as generateLeads (same shape and seeds), as batched multi-row INSERTs, one transaction per 1,000 leads. */
+async function generateLeadsPg(schema: string, appId: string, shape: Shape): Promise<number> {
+  return withPg(schema, async (c) => {
+    await c.query('SET synchronous_commit = off');
+    const rnd = prng(42);
+    const base = Date.now() - 60 * DAY;
+    const ids = createIdGenerator(() => base);
+    const iso = (ms: number) => new Date(ms).toISOString();
+    let rows = 0;
+    for (let from = 0; from < shape.leads; from += BATCH) {
+      const t: Record<string, unknown[][]> = { contacts: [], visitors: [], conversations: [], messages: [], events: [], event_summaries: [], attributes: [] };
+      for (let i = from; i < Math.min(shape.leads, from + BATCH); i++) {
+        const at = base + Math.floor(rnd() * 50 * DAY);
+        const id = ids('cnt');
+        const email = leadEmail(i);
+        t['contacts']!.push([id, appId, 'lead', null, email, email.toLowerCase(), `Lead ${i}`, 'messenger', iso(at), iso(at + 3_600_000), iso(at + 3_600_000)]);
+        t['visitors']!.push([appId, randomUUID(), id, iso(at)]);
+        for (let k = 0; k < 2; k++) {
+          const cid = ids('cnv');
+          const ct = at + k * 600_000;
+          const count = k === 0 ? 3 : 2;
+          t['conversations']!.push([cid, appId, id, randomUUID(), iso(ct), iso(ct + count * 60_000), iso(ct + 60_000)]);
+          for (let m = 0; m < count; m++) {
+            const agent = m % 2 === 1;
+            t['messages']!.push([ids('msg'), appId, cid, agent ? 'agent' : 'contact', agent ? `agent_${appId}` : id,
+              agent ? `Thanks for asking about order ${i}-${m}, let me check that for you.` : `Hello, a question about my order ${i}-${m}: when does it ship?`,
+              agent ? null : randomUUID(), iso(ct + m * 60_000)]);
+          }
+        }
+        let k = 0;
+        for (const [name, n] of EVENTS) {
+          const first = at + k * 120_000;
+          for (let e = 0; e < n; e++, k++) t['events']!.push([ids('evt'), appId, id, name, e === 0 ? `{"path":"/p/${i}"}` : null, iso(at + k * 120_000)]);
+          t['event_summaries']!.push([id, name, n, iso(first), iso(at + (k - 1) * 120_000)]);
+        }
+        t['attributes']!.push([id, 'plan', JSON.stringify('trial')], [id, 'source', JSON.stringify(['ads', 'search', 'social', 'direct'][i % 4])],
+          [id, 'city', JSON.stringify(['Lyon', 'Porto', 'Turku', 'Gdańsk', 'Cork'][i % 5])], [id, 'lang', JSON.stringify(['fr', 'pt', 'fi', 'pl', 'en'][i % 5])],
+          [id, 'score', JSON.stringify(Math.floor(rnd() * 100))]);
+        rows += 1 + 1 + 2 + 5 + 10 + 3 + 5;
+      }
+      await c.query('BEGIN');
+      await insertRows(c, 'contacts', ['id', 'app_id', 'role', 'user_id', 'email', 'email_norm', 'name', 'created_via', 'created_at', 'updated_at', 'last_seen_at'], t['contacts']!);
+      await insertRows(c, 'visitors', ['app_id', 'visitor_id', 'contact_id', 'created_at'], t['visitors']!);
+      await insertRows(c, 'conversations', ['id', 'app_id', 'contact_id', 'client_id', 'created_at', 'updated_at', 'contact_read_at'], t['conversations']!);
+      await insertRows(c, 'messages', ['id', 'app_id', 'conversation_id', 'author_type', 'author_id', 'body', 'client_id', 'created_at'], t['messages']!);
+      await insertRows(c, 'events', ['id', 'app_id', 'contact_id', 'name', 'metadata', 'occurred_at'], t['events']!);
+      await insertRows(c, 'event_summaries', ['contact_id', 'name', 'count', 'first_at', 'last_at'], t['event_summaries']!);
+      await insertRows(c, 'attributes', ['contact_id', 'key', 'value'], t['attributes']!);
+      await c.query('COMMIT');
+    }
+    await c.query('ANALYZE');
+    return rows;
+  });
+}
+
+/** Fresh schema with the product's migrations, then `tables` copied from `from` (server-side INSERT … SELECT). */
+async function pgCopy(from: string, tables: readonly string[]): Promise<BenchSchema> {
+  const to = await createBenchSchema();
+  try {
+    const setup = await createParley({ postgresUrl: PG_URL, postgresSchema: to.name, rateLimits: 'off', log: () => undefined, runWorker: false });
+    await setup.close();
+    await withPg(to.name, async (c) => {
+      for (const t of tables) await c.query(`INSERT INTO ${to.name}.${t} SELECT * FROM ${from}.${t}`);
+      await c.query('ANALYZE');
+    });
+    return to;
+  } catch (error) {
+    await to.drop();
+    throw error;
+  }
+}
+
+/** Baseline (a) on PostgreSQL: the same user rows (contact + 2 attributes), multi-row INSERTs, 1,000 users a transaction. */
+async function plainInsertPg(schema: string, appId: string, shape: Shape): Promise<number> {
+  return withPg(schema, async (c) => {
+    const ids = createIdGenerator();
+    const order = userOrder(shape);
+    const t0 = performance.now();
+    for (let from = 0; from < shape.users; from += BATCH) {
+      const now = new Date().toISOString();
+      const contacts: unknown[][] = [];
+      const attributes: unknown[][] = [];
+      for (let k = from; k < Math.min(shape.users, from + BATCH); k++) {
+        const u = userRow(order[k]!, shape);
+        const id = ids('cnt');
+        contacts.push([id, appId, 'user', u.user_id, u.email, u.email.trim().toLowerCase(), u.name, 'csv', now, now, now]);
+        attributes.push([id, 'plan', JSON.stringify(u.plan)], [id, 'company', JSON.stringify(u.company)]);
+      }
+      await c.query('BEGIN');
+      await insertRows(c, 'contacts', ['id', 'app_id', 'role', 'user_id', 'email', 'email_norm', 'name', 'created_via', 'created_at', 'updated_at', 'last_seen_at'], contacts);
+      await insertRows(c, 'attributes', ['contact_id', 'key', 'value'], attributes);
+      await c.query('COMMIT');
+    }
+    return (performance.now() - t0) / 1000;
+  });
+}
+
+/** Baseline (b) on PostgreSQL: sqlMerge's set-based merge, written with UPDATE … FROM / DELETE … USING joins on the batch, 1,000 leads a transaction. */
+async function sqlMergePg(schema: string, appId: string): Promise<SqlMergeResult> {
+  return withPg(schema, async (c) => {
+    const t0 = performance.now();
+    await c.query(`CREATE TEMP TABLE pairs (seq bigserial PRIMARY KEY, lead_id text NOT NULL, user_id text NOT NULL)`);
+    await c.query(`CREATE TEMP TABLE batch (lead_id text PRIMARY KEY, user_id text NOT NULL)`);
+    const users = `SELECT email_norm, min(id) AS user_id, count(*) AS n FROM contacts
+      WHERE app_id = $1 AND role = 'user' AND merged_into IS NULL AND email_norm IS NOT NULL GROUP BY email_norm`;
+    const leads = `FROM contacts l JOIN u ON u.email_norm = l.email_norm
+      WHERE l.app_id = $1 AND l.role = 'lead' AND l.created_via = 'messenger' AND l.merged_into IS NULL`;
+    await c.query(`INSERT INTO pairs (lead_id, user_id) WITH u AS (${users}) SELECT l.id, u.user_id ${leads} AND u.n = 1 ORDER BY l.id`, [appId]);
+    const ambiguous = Number((await c.query<{ n: string }>(`WITH u AS (${users}) SELECT count(*) AS n ${leads} AND u.n > 1`, [appId])).rows[0]!.n);
+    const total = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM pairs')).rows[0]!.n);
+    await c.query('ANALYZE pairs');
+    const spent = new Map<string, number>([['classify', performance.now() - t0]]);
+    const timed = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+      const t = performance.now();
+      const out = await f();
+      spent.set(what, (spent.get(what) ?? 0) + performance.now() - t);
+      return out;
+    };
+    let merged = 0;
+    let conversationsMoved = 0;
+    let eventsMoved = 0;
+    for (let seq = 0; seq < total; seq += BATCH) {
+      await timed('whole batches (incl. commit)', async () => {
+        const now = new Date().toISOString();
+        await c.query('BEGIN');
+        await timed('fill batch', () => c.query('INSERT INTO batch (lead_id, user_id) SELECT lead_id, user_id FROM pairs WHERE seq > $1 AND seq <= $2', [seq, seq + BATCH]));
+        merged += (await timed('claim leads', () => c.query(`UPDATE contacts k SET merged_into = b.user_id, merged_at = $1, merge_into_id = NULL, merge_trigger = NULL, updated_at = $1
+          FROM batch b WHERE k.id = b.lead_id AND k.merged_into IS NULL`, [now]))).rowCount ?? 0;
+        await timed('audit rows', () => c.query(`INSERT INTO merges (id, app_id, from_id, into_id, trigger, conversations_moved, events_moved, attributes_moved, created_at)
+          SELECT 'mrg_' || b.lead_id, $1, b.lead_id, b.user_id, 'bulk',
+            (SELECT count(*) FROM conversations c WHERE c.contact_id = b.lead_id),
+            (SELECT coalesce(sum(e.count), 0) FROM event_summaries e WHERE e.contact_id = b.lead_id),
+            (SELECT count(*) FROM attributes a WHERE a.contact_id = b.lead_id AND NOT EXISTS (SELECT 1 FROM attributes x WHERE x.contact_id = b.user_id AND x.key = a.key)),
+            $2 FROM batch b`, [appId, now]));
+        const m = (await c.query<{ c: string; e: string }>('SELECT coalesce(sum(conversations_moved), 0) AS c, coalesce(sum(events_moved), 0) AS e FROM merges WHERE from_id IN (SELECT lead_id FROM batch)')).rows[0]!;
+        conversationsMoved += Number(m.c);
+        eventsMoved += Number(m.e);
+        await timed('conversations', () => c.query('UPDATE conversations c SET contact_id = b.user_id FROM batch b WHERE c.contact_id = b.lead_id'));
+        await timed('event summaries', async () => {
+          await c.query(`INSERT INTO event_summaries (contact_id, name, count, first_at, last_at)
+            SELECT b.user_id, e.name, e.count, e.first_at, e.last_at FROM event_summaries e JOIN batch b ON b.lead_id = e.contact_id
+            ON CONFLICT (contact_id, name) DO UPDATE SET count = event_summaries.count + excluded.count,
+              first_at = CASE WHEN excluded.first_at < event_summaries.first_at THEN excluded.first_at ELSE event_summaries.first_at END,
+              last_at = CASE WHEN excluded.last_at > event_summaries.last_at THEN excluded.last_at ELSE event_summaries.last_at END`);
+          await c.query('DELETE FROM event_summaries e USING batch b WHERE e.contact_id = b.lead_id');
+        });
+        await timed('attributes', async () => {
+          await c.query(`INSERT INTO attributes (contact_id, key, value) SELECT b.user_id, a.key, a.value FROM attributes a JOIN batch b ON b.lead_id = a.contact_id
+            ON CONFLICT (contact_id, key) DO NOTHING`);
+          await c.query('DELETE FROM attributes a USING batch b WHERE a.contact_id = b.lead_id');
+        });
+        await timed('visitors', () => c.query('DELETE FROM visitors v USING batch b WHERE v.contact_id = b.lead_id'));
+        await c.query('DELETE FROM batch');
+        await c.query('COMMIT');
+      });
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const breakdown = [...spent].map(([k, ms]) => `${k} ${(ms / 1000).toFixed(2)} s`).join(', ');
+    return { seconds, merged, ambiguous, conversations_moved: conversationsMoved, events_moved: eventsMoved, breakdown };
+  });
+}
+
+async function runPostgres(n: number, budget: number): Promise<DbRun> {
+  const shape = shapeFor(n);
+  const dir = mkdtempSync(join(tmpdir(), 'parley-bench-merge-pg-'));
+  const csvPath = join(dir, 'users.csv');
+  const profDir = join(dir, 'profiles');
+  const nodeArgs = (name: string) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+  const count = (x: number) => x.toLocaleString('en-US');
+  const schemas: BenchSchema[] = [];
+  try {
+    const main = await createBenchSchema();
+    schemas.push(main);
+    console.log(`merge bench on PostgreSQL ${await postgresVersion()} (${new URL(PG_URL).host}, schema ${main.name}): ${count(n)} leads, ${count(shape.users)} users, phase budget ${budget} s, CSV in ${dir}`);
+    const setup = await createParley({ postgresUrl: PG_URL, postgresSchema: main.name, rateLimits: 'off', log: () => undefined, runWorker: false });
+    const app = await createApp(setup.services.db, systemClock, { name: 'Bench', allowed_origins: ['*'] });
+    await setup.close();
+
+    let t = performance.now();
+    const generated = await generateLeadsPg(main.name, app.id, shape);
+    console.log(`  generated ${count(generated)} rows (multi-row INSERTs) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    writeCsv(csvPath, shape);
+    // The plain-INSERT baseline's copy: same schema and indexes, the app and the leads (all it writes to).
+    const insertCopy = await pgCopy(main.name, ['apps', 'contacts', 'attributes']);
+    schemas.push(insertCopy);
+
+    console.log('  import (product: importUsers, child process)…');
+    const imp = await productPhase(['--phase', 'import', '--pg-schema', main.name, '--app', app.id, '--csv', csvPath], budget, nodeArgs('import'),
+      (r) => r.report['created']! + r.report['updated']! + r.report['unchanged']!, main.env);
+    const importRate = imp.done / imp.seconds;
+    console.log(`  import: ${imp.finished ? '' : 'DID NOT FINISH, '}${count(imp.done)} rows in ${imp.seconds.toFixed(1)} s, ${fmt(importRate, 'rows/s')} ${JSON.stringify(imp.report)}`);
+    console.log('  import baseline (plain multi-row INSERT into a copy)…');
+    const insertSeconds = await plainInsertPg(insertCopy.name, app.id, shape);
+    const insertRate = shape.users / insertSeconds;
+    const parsed = await parseOnly(csvPath);
+    console.log(`  plain INSERT: ${insertSeconds.toFixed(1)} s, ${fmt(insertRate, 'rows/s')}; csv-parse alone: ${fmt(parsed.records / parsed.seconds, 'rows/s')}`);
+    const work = main;
+    if (!imp.finished) {
+      // Only apps, contacts and attributes were copied: the merge would have nothing to move. Go on with what the import left.
+      console.log('  the import did not finish: the merge runs on what it imported');
+    }
+    if (work !== insertCopy) {
+      await insertCopy.drop();
+      schemas.splice(schemas.indexOf(insertCopy), 1);
+    }
+
+    const userEvents = await withPg(work.name, async (c) => (await c.query(`INSERT INTO event_summaries (contact_id, name, count, first_at, last_at)
+      SELECT id, 'page_view', 2, '2020-01-01T00:00:00.000Z', '2020-01-02T00:00:00.000Z' FROM contacts
+      WHERE app_id = $1 AND role = 'user' AND created_via = 'csv' AND CAST(substr(user_id, 5) AS INTEGER) % 10 = 0`, [app.id])).rowCount ?? 0);
+    await withPg(work.name, (c) => c.query('ANALYZE'));
+    const before = await pgCensus(work.name);
+    const sqlCopy = await pgCopy(work.name, ['apps', 'contacts', 'visitors', 'attributes', 'event_summaries', 'events', 'conversations', 'messages']);
+    schemas.push(sqlCopy);
+
+    console.log('  bulk merge (product: bulkMerge, child process)…');
+    const mrg = await productPhase(['--phase', 'merge', '--pg-schema', work.name, '--app', app.id], budget, nodeArgs('merge'), (r) => r.report['merged']!, work.env);
+    const mergeRate = mrg.done / mrg.seconds;
+    console.log(`  merge: ${mrg.finished ? '' : 'DID NOT FINISH, '}${count(mrg.done)} leads merged in ${mrg.seconds.toFixed(1)} s, ${fmt(mergeRate, 'leads/s')} ${JSON.stringify(mrg.report)}`);
+    console.log('  merge baseline (set-based SQL, 1,000 leads a transaction, on a copy)…');
+    const base = await sqlMergePg(sqlCopy.name, app.id);
+    const baseRate = base.merged / base.seconds;
+    console.log(`  SQL merge: ${base.seconds.toFixed(1)} s, ${fmt(baseRate, 'leads/s')}, ${JSON.stringify({ ...base, seconds: undefined, breakdown: undefined })}\n  SQL merge time: ${base.breakdown}`);
+
+    const after = await pgCensus(work.name);
+    const baseAfter = await pgCensus(sqlCopy.name);
+    const productState = await pgMergeState(work.name);
+    const baselineState = await pgMergeState(sqlCopy.name);
+    const differing = Object.keys(productState).filter((k) => productState[k] !== baselineState[k]);
+    const failures: string[] = [];
+    const unfinished: string[] = [];
+    const expect = (ok: boolean, what: string) => {
+      if (!ok) failures.push(what);
+    };
+    if (imp.finished) expect(imp.report['created'] === shape.users && imp.report['failed'] === 0, `import created ${imp.report['created']} of ${shape.users} users, ${imp.report['failed']} failed`);
+    else unfinished.push(`the product import did not finish within ${budget} s (${count(imp.done)} of ${count(shape.users)} rows); the merge ran on what it had imported`);
+    expect(after.messages === before.messages, `messages before ${before.messages}, after ${after.messages}`);
+    expect(after.conversations === before.conversations, `conversations before ${before.conversations}, after ${after.conversations}`);
+    expect(after.eventCount === before.eventCount, `event occurrences before ${before.eventCount}, after ${after.eventCount}`);
+    expect(after.strayMessages === 0, `${after.strayMessages} messages not owned by a live user or lead`);
+    expect(after.mergedLeads === after.audits, `${after.mergedLeads} tombstones but ${after.audits} audit rows`);
+    const expectedMerged = imp.finished ? shape.unique : base.merged;
+    if (mrg.finished) {
+      expect(mrg.report['merged'] === expectedMerged, `merged ${mrg.report['merged']}, expected ${expectedMerged}`);
+      if (imp.finished) {
+        expect(mrg.report['ambiguous'] === shape.ambiguous, `ambiguous ${mrg.report['ambiguous']}, expected ${shape.ambiguous}`);
+        expect(mrg.report['conversations_moved'] === 2 * shape.unique, `conversations_moved ${mrg.report['conversations_moved']}, expected ${2 * shape.unique}`);
+        expect(mrg.report['events_moved'] === 10 * shape.unique, `events_moved ${mrg.report['events_moved']}, expected ${10 * shape.unique}`);
+      }
+      expect(after.mergedLeads === expectedMerged, `${after.mergedLeads} tombstones, expected ${expectedMerged}`);
+      expect(differing.length === 0, `product and SQL baseline end states differ in: ${differing.join(', ')}`);
+    } else unfinished.push(`the product merge did not finish within ${budget} s (${count(mrg.done)} leads merged, killed with SIGKILL); the conservation checks ran on what it left`);
+    expect(baseAfter.messages === before.messages && baseAfter.strayMessages === 0, `SQL baseline: messages ${baseAfter.messages} of ${before.messages}, ${baseAfter.strayMessages} stray`);
+
+    const dnf = (o: PhaseOutcome) => (o.finished ? '' : ' (DID NOT FINISH: rate so far)');
+    const rows: BenchRow[] = [
+      { bench: 'merge', db: 'PostgreSQL', figure: `CSV import (importUsers), ${count(shape.users)} users${dnf(imp)}`, value: importRate, unit: 'rows/s', higherIsBetter: true,
+        baseline: { label: 'batched plain INSERT', value: insertRate }, target: '≥ 50,000 rows/s', targetMin: 50_000,
+        note: `${count(imp.done)} rows in ${imp.seconds.toFixed(1)} s (plain multi-row INSERT: ${insertSeconds.toFixed(1)} s); each row also writes 2 attribute rows and marks the matching lead (R4); csv-parse alone reads ${fmt(parsed.records / parsed.seconds, 'rows/s')}` },
+      { bench: 'merge', db: 'PostgreSQL', figure: `bulk merge (bulkMerge), ${count(shape.unique)} of ${count(n)} leads${dnf(mrg)}`, value: mergeRate, unit: 'leads/s', higherIsBetter: true,
+        baseline: { label: 'set-based SQL, 1,000 leads/tx', value: baseRate }, target: '≥ 15,000 leads/s', targetMin: 15_000,
+        note: `${count(mrg.done)} leads merged in ${mrg.seconds.toFixed(1)} s (SQL baseline ${base.seconds.toFixed(1)} s); ${count(userEvents)} users had an event summary to combine` },
+      { bench: 'merge', db: 'PostgreSQL', figure: `peak RSS, import child${dnf(imp)}`, value: imp.maxRssBytes / MB, unit: 'MB', higherIsBetter: false,
+        baseline: { label: 'same child, db open, before work', value: imp.rssStartBytes / MB }, target: '< 300 MB', targetMax: 300 },
+      { bench: 'merge', db: 'PostgreSQL', figure: `peak RSS, merge child${dnf(mrg)}`, value: mrg.maxRssBytes / MB, unit: 'MB', higherIsBetter: false,
+        baseline: { label: 'same child, db open, before work', value: mrg.rssStartBytes / MB }, target: '< 300 MB', targetMax: 300 },
+      { bench: 'merge', db: 'PostgreSQL', figure: 'messages lost or orphaned by the merge', value: before.messages - after.messages + after.strayMessages, unit: '', higherIsBetter: false,
+        target: '0', targetMax: 0, note: `messages before ${count(before.messages)}, after ${count(after.messages)}; every message's conversation owned by a live user/lead: ${after.strayMessages === 0 ? 'yes' : `no (${after.strayMessages})`}` },
+    ];
+    const extra = [
+      `merge (PostgreSQL): PostgreSQL ${await postgresVersion()} on 127.0.0.1 (same machine), fresh schemas dropped afterwards; data generated with multi-row INSERTs (same shape and seeds as on SQLite); the product's pool of ${process.env['PARLEY_PG_POOL'] ?? 10} connections; baselines on copies of the schema (INSERT … SELECT), the SQL merge written with UPDATE … FROM joins on the batch`,
+      mrg.finished ? `merge (PostgreSQL): end state identical to the SQL baseline (contacts, conversations, event_summaries, attributes, visitors, merges): ${differing.length === 0 ? 'yes' : `NO, differs in ${differing.join(', ')}`}` : 'merge (PostgreSQL): end state not compared with the SQL baseline (the product merge did not finish)',
+      ...unfinished.map((u) => `merge (PostgreSQL): ${u}`),
+    ];
+    if (opts.profile && existsSync(profDir)) {
+      for (const f of readdirSync(profDir)) {
+        console.log(`\nCPU profile ${f} (PostgreSQL):`);
+        for (const line of summariseProfile(join(profDir, f))) console.log(`  ${line}`);
+      }
+    }
+    return { rows, notes: extra, failures };
+  } finally {
+    for (const s of schemas) await s.drop();
+    if (opts.keep) console.log(`\nkept ${dir} (the PostgreSQL schemas are dropped all the same)`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const n = Number(opts.leads ?? process.env['BENCH_LEADS'] ?? 100_000);
+  if (!Number.isInteger(n) || n < 100) throw new Error('--leads must be an integer of at least 100');
+  // Each product phase gets a time budget; one that overruns it is killed and reported as such.
+  const budget = Number(process.env['BENCH_PHASE_TIMEOUT'] ?? (n > 20_000 ? 1200 : 100));
+  const dbs = benchDbs();
+  watchdog(dbs.length * (4 * budget + 600) * 1000, 'merge bench');
+  const runs: DbRun[] = [];
+  for (const db of dbs) runs.push(db === 'sqlite' ? await runSqlite(n, budget) : await runPostgres(n, budget));
+  const rows = interleave(runs.map((r) => r.rows));
+  const failures = runs.flatMap((r, i) => r.failures.map((f) => `${DB_LABEL[dbs[i]!]}: ${f}`));
+  const extra = [
+    `merge: data ${n.toLocaleString('en-US')} leads × (2 conversations, 5 messages, 10 events in 3 summaries, 5 attributes); ${shapeFor(n).users.toLocaleString('en-US')} users in CSV (user_id, email, name, plan, company)`,
+    ...runs.flatMap((r) => r.notes),
+  ];
+  if (failures.length > 0) extra.push(`merge: CHECKS FAILED: ${failures.join('; ')}`);
+  publish(`Bulk merge benchmark (${n.toLocaleString('en-US')} leads, ${dbs.map((d) => DB_LABEL[d]).join(' and ')})`, rows, extra);
   if (failures.length > 0) process.exitCode = 1;
 }
 
 if (opts.phase) {
-  await runPhase(opts.phase, opts.db!, opts.app!, opts.csv);
+  await runPhase(opts.phase, opts.db, opts['pg-schema'], opts.app!, opts.csv);
   process.disconnect?.(); // the IPC channel would keep the child alive
 } else {
   await main();

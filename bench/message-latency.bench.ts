@@ -81,9 +81,9 @@ try {
 
   const label = 'raw node:http SSE echo';
   const rows: BenchRow[] = [
-    { bench: 'messages', figure: 'agent reply → on the open stream, p50', value: percentile(ours.delivered, 50), unit: 'ms', higherIsBetter: false, baseline: { label, value: percentile(base.delivered, 50) } },
-    { bench: 'messages', figure: 'agent reply → on the open stream, p99', value: percentile(ours.delivered, 99), unit: 'ms', higherIsBetter: false, baseline: { label, value: percentile(base.delivered, 99) } },
-    { bench: 'messages', figure: 'agent reply → HTTP 201 answer, p50', value: percentile(ours.answered, 50), unit: 'ms', higherIsBetter: false, baseline: { label, value: percentile(base.answered, 50) } },
+    { bench: 'messages', db: 'SQLite', figure: 'agent reply → on the open stream, p50', value: percentile(ours.delivered, 50), unit: 'ms', higherIsBetter: false, baseline: { label, value: percentile(base.delivered, 50) } },
+    { bench: 'messages', db: 'SQLite', figure: 'agent reply → on the open stream, p99', value: percentile(ours.delivered, 99), unit: 'ms', higherIsBetter: false, baseline: { label, value: percentile(base.delivered, 99) } },
+    { bench: 'messages', db: 'SQLite', figure: 'agent reply → HTTP 201 answer, p50', value: percentile(ours.answered, 50), unit: 'ms', higherIsBetter: false, baseline: { label, value: percentile(base.answered, 50) } },
   ];
   publish(`Message latency benchmark (${REPLIES} replies)`, rows, [
     `messages: max reply → stream ${fmt(Math.max(...ours.delivered), 'ms')} (baseline ${fmt(Math.max(...base.delivered), 'ms')}); replies sent one at a time from this process, server in a child process`,

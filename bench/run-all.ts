@@ -5,6 +5,9 @@
  *
  * The merge bench runs at 20,000 leads unless BENCH_FULL=1 (100,000) or BENCH_LEADS is set.
  * BENCH_ONLY=merge,ping runs a subset and then leaves RESULTS.md alone.
+ * BENCH_DB=postgres|both runs the merge and ping benches on PostgreSQL too (BENCH_PG_URL, default
+ * postgres://postgres@127.0.0.1:5432/test, fresh schemas dropped afterwards); the table's db column
+ * says which database each figure was measured on.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import SQLite from 'better-sqlite3';
 import { benchDir, repoDir } from './lib/child.ts';
 import { markdownTable, notes, textTable, type BenchRow } from './lib/report.ts';
+import { benchDbs, PG_URL, postgresVersion } from './lib/postgres.ts';
 
 const full = process.env['BENCH_FULL'] === '1';
 const leads = process.env['BENCH_LEADS'] ?? (full ? '100000' : '20000');
@@ -26,9 +30,11 @@ interface Bench {
   budgetMs: number;
 }
 
+// BENCH_DB=postgres|both: the merge and ping benches also (or only) run on PostgreSQL, each figure beside SQLite's.
+const dbs = benchDbs([]);
 const BENCHES: Bench[] = [
-  { name: 'merge', file: 'merge.bench.ts', env: { BENCH_LEADS: leads }, budgetMs: (Number(leads) > 20_000 ? 90 : 8) * 60_000 },
-  { name: 'ping', file: 'ping.bench.ts', env: {}, budgetMs: 6 * 60_000 },
+  { name: 'merge', file: 'merge.bench.ts', env: { BENCH_LEADS: leads }, budgetMs: dbs.length * (Number(leads) > 20_000 ? 90 : 8) * 60_000 },
+  { name: 'ping', file: 'ping.bench.ts', env: {}, budgetMs: dbs.length * 6 * 60_000 },
   { name: 'messages', file: 'message-latency.bench.ts', env: {}, budgetMs: 6 * 60_000 },
   { name: 'widget', file: 'widget.bench.ts', env: {}, budgetMs: 6 * 60_000 },
 ];
@@ -62,7 +68,7 @@ function runBench(bench: Bench, out: string): Promise<{ code: number | null; sec
   });
 }
 
-function machine(): string[] {
+async function machine(): Promise<string[]> {
   const cpuModel = (() => {
     try {
       const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
@@ -98,11 +104,13 @@ function machine(): string[] {
       return '';
     }
   };
+  const pgVersion = dbs.includes('postgres') ? await postgresVersion().catch((e: unknown) => `unreachable (${String(e)})`) : undefined;
   const dirty = git(['status', '--porcelain', '--', 'server-stub', 'widget', 'demo']).split('\n').filter(Boolean).map((l) => l.slice(3));
   return [
     `- CPU: ${cpuModel}, nproc ${nproc}`,
     `- memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
     `- Node ${process.version}, SQLite ${sqlite} (better-sqlite3), ${chromium}, Linux ${release()}`,
+    ...(pgVersion ? [`- PostgreSQL ${pgVersion} at ${new URL(PG_URL).host} (same machine), for the rows marked PostgreSQL`] : []),
     `- code: commit ${git(['rev-parse', '--short', 'HEAD'])}${dirty.length ? `, with uncommitted changes in ${dirty.join(', ')}` : ''}`,
   ];
 }
@@ -146,7 +154,7 @@ else {
     '',
     `- command: \`${command}\``,
     `- date: ${started.toISOString()} (took ${((Date.now() - started.getTime()) / 60_000).toFixed(1)} min)`,
-    ...machine(),
+    ...(await machine()),
     '',
     markdownTable(rows),
     '',

@@ -7,6 +7,8 @@ import { writeFileSync } from 'node:fs';
 export interface BenchRow {
   bench: string;
   figure: string;
+  /** The database the figure was measured on (SQLite or PostgreSQL), when it depends on one. */
+  db?: string | undefined;
   value: number;
   unit: string;
   /** True when a larger value is better (rates); false for times, sizes, memory. */
@@ -37,12 +39,13 @@ export function verdict(row: BenchRow): string {
   return ok ? 'yes' : 'NO';
 }
 
-const HEAD = ['bench', 'figure', 'ours', 'baseline (same run)', 'ours / baseline', 'target', 'met'];
+const HEAD = ['bench', 'db', 'figure', 'ours', 'baseline (same run)', 'ours / baseline', 'target', 'met'];
 
 function cells(row: BenchRow): string[] {
   const r = ratio(row);
   return [
     row.bench,
+    row.db ?? '',
     row.figure,
     fmt(row.value, row.unit),
     row.baseline ? `${fmt(row.baseline.value, row.unit)} (${row.baseline.label})` : '',
@@ -68,7 +71,7 @@ export function markdownTable(rows: BenchRow[]): string {
 }
 
 export function notes(rows: BenchRow[]): string[] {
-  return rows.filter((r) => r.note).map((r) => `${r.bench} · ${r.figure}: ${r.note}`);
+  return rows.filter((r) => r.note).map((r) => `${r.bench} · ${r.db ? `${r.db} · ` : ''}${r.figure}: ${r.note}`);
 }
 
 /** Prints the table and hands the rows to run-all.ts when it asked for them. */
