@@ -148,7 +148,10 @@ export function createDemoRoutes(opts: DemoRoutesOptions): Hono {
     if (!adminTokenForLocalhost) {
       return problem(c, 404, 'Not available', 'This server does not hand out the admin token; paste it into the console.');
     }
-    if (!isLocalRequest(c)) {
+    // A reverse proxy on the same machine makes a remote visitor look local (loopback socket and
+    // Host); proxies announce themselves with these headers, so any of them means "not local".
+    const proxied = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-real-ip', 'via'].some((h) => c.req.header(h) !== undefined);
+    if (proxied || !isLocalRequest(c)) {
       return problem(
         c,
         403,

@@ -16,6 +16,11 @@ export interface StartOptions extends ParleyOptions {
   demo?: boolean;
   /** Print the banner with URLs and credentials (default true). */
   quiet?: boolean;
+  /**
+   * Let the demo console on this machine fetch the demo app's admin token (default false). Only
+   * `npm start` turns it on: a production `parley serve` never hands a token to a browser.
+   */
+  demoConsoleToken?: boolean;
 }
 
 export interface RunningServer {
@@ -36,7 +41,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       demoApp: { app_id: demoApp.id, admin_token: demoApp.admin_token, identity_secret: demoApp.identity_secret },
       widgetBundlePath: WIDGET_BUNDLE,
       // The console may fetch the demo token only when the server listens on loopback.
-      adminTokenForLocalhost: isLoopback(options.host ?? '127.0.0.1'),
+      adminTokenForLocalhost: options.demoConsoleToken === true && isLoopback(options.host ?? '127.0.0.1'),
     }));
   }
   const server = await listen(parley, options.port ?? 3000, options.host ?? '127.0.0.1');
@@ -83,6 +88,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     port: process.env['PORT'] ? Number(process.env['PORT']) : 3000,
     host: process.env['HOST'] ?? '127.0.0.1',
     sqlitePath: process.env['PARLEY_DB'] ?? DEFAULT_SQLITE_PATH,
+    demoConsoleToken: true,
     ...(process.env['PARLEY_DATABASE_URL'] ? { postgresUrl: process.env['PARLEY_DATABASE_URL'] } : {}),
   });
   const stop = () => {

@@ -33,12 +33,20 @@ export interface ContactView {
 
 export const contactView = (c: ContactRow): ContactView => ({ id: c.id, role: c.role, user_id: c.user_id, email: c.email, name: c.name });
 
-/** R14: a call carrying an identity must carry its HMAC when the app requires verification. */
-export function verifyClaim(app: App, user: ClaimedUser | undefined): void {
-  if (!user?.identity || !app.require_verification) return;
+/**
+ * R14: a call carrying an identity must carry its HMAC when the app requires verification.
+ * Answers the claim as far as it is proven: the hash covers the user_id (or the email when there is
+ * no user_id), so an email sent beside a signed user_id is not proven and is dropped. Trusting it
+ * would let anyone with an account of their own claim another person's email, and with it that
+ * person's account or their leads' conversations (R3).
+ */
+export function verifyClaim(app: App, user: ClaimedUser | undefined): ClaimedUser | undefined {
+  if (!user?.identity || !app.require_verification) return user;
   if (!verifySignedValue(app.identity_secret, user.signed, user.user_hash)) {
     throw new ServiceError(401, 'identity-verification-failed', 'user_hash is missing or does not match the identity');
   }
+  if (user.identity.user_id !== null && user.identity.email !== null) return { ...user, identity: { user_id: user.identity.user_id, email: null } };
+  return user;
 }
 
 /** The contact a messenger call acts for: the logged-in user when it carries one, else the cookie's contact. */
@@ -79,8 +87,8 @@ export interface PingAnswer {
   unread_count: number;
 }
 
-export async function ping(s: Services, app: App, input: PingInput): Promise<PingAnswer> {
-  verifyClaim(app, input.user);
+export async function ping(s: Services, app: App, claimed: PingInput): Promise<PingAnswer> {
+  const input = { ...claimed, user: verifyClaim(app, claimed.user) };
   if (!input.user?.identity && !input.lead && (!input.attributes || Object.keys(input.attributes).length === 0)) {
     // A known visitor's page view changes nothing but last-seen (coalesced): no transaction at all.
     const known = await visitorWithUnread(s.db, app.id, input.visitor_id);
@@ -137,8 +145,8 @@ export interface StartAnswer {
 }
 
 /** R1: the first message starts a conversation and makes the visitor a lead; client_id makes it idempotent. */
-export async function startConversation(s: Services, app: App, input: StartInput): Promise<StartAnswer> {
-  verifyClaim(app, input.user);
+export async function startConversation(s: Services, app: App, claimed: StartInput): Promise<StartAnswer> {
+  const input = { ...claimed, user: verifyClaim(app, claimed.user) };
   let enqueued = 0;
   let created: MessageRow | null = null;
   const answer = await s.db.transaction().execute(async (trx) => {
@@ -182,8 +190,8 @@ async function replayStart(trx: Db, s: Services, app: App, contact: ContactRow, 
 }
 
 /** The cookie's contact for read-only and follow-up calls; no contact yet means nothing to see. */
-async function knownContact(db: Db, s: Services, app: App, visitorId: string, user: ClaimedUser | undefined): Promise<ContactRow> {
-  verifyClaim(app, user);
+async function knownContact(db: Db, s: Services, app: App, visitorId: string, claimed: ClaimedUser | undefined): Promise<ContactRow> {
+  const user = verifyClaim(app, claimed);
   const contact = await resolveVisitor(db, app.id, visitorId);
   if (!contact) throw notFound('visitor');
   if (user?.identity && contact.role === 'user') {
@@ -247,8 +255,8 @@ export async function markConversationRead(s: Services, app: App, visitorId: str
   s.hub.publish(contact.id, { event: 'unread', data: { unread_count: await unreadCount(s.db, app.id, contact.id) } });
 }
 
-export async function trackEvent(s: Services, app: App, input: { visitor_id: string; name: string; metadata?: Record<string, unknown> | undefined; occurred_at?: string | undefined; user?: ClaimedUser | undefined }): Promise<void> {
-  verifyClaim(app, input.user);
+export async function trackEvent(s: Services, app: App, claimed: { visitor_id: string; name: string; metadata?: Record<string, unknown> | undefined; occurred_at?: string | undefined; user?: ClaimedUser | undefined }): Promise<void> {
+  const input = { ...claimed, user: verifyClaim(app, claimed.user) };
   await s.db.transaction().execute(async (trx) => {
     const { contact } = await actingContact(trx, s, app, input.visitor_id, input.user, 'visitor');
     const at = input.occurred_at ?? s.clock.now().toISOString();

@@ -106,6 +106,11 @@ describe('demo routes', () => {
     // A request from another machine, as @hono/node-server describes it.
     const remote = await routes().request('http://localhost/demo/console-token', { headers: { host: 'localhost:3000' } }, { incoming: { socket: { remoteAddress: '192.168.1.20' } } });
     expect(remote.status).toBe(403);
+    // A remote visitor through a reverse proxy on this machine: loopback socket and Host, but proxy headers.
+    for (const header of ['x-forwarded-for', 'forwarded', 'x-real-ip', 'via']) {
+      const proxied = await routes().request('http://127.0.0.1/demo/console-token', { headers: { host: '127.0.0.1:3000', [header]: '203.0.113.7' } }, { incoming: { socket: { remoteAddress: '127.0.0.1' } } });
+      expect(proxied.status, header).toBe(403);
+    }
     const off = await routes({ adminTokenForLocalhost: false }).request('http://localhost/demo/console-token', { headers: { host: 'localhost:3000' } });
     expect(off.status).toBe(404);
   });

@@ -62,7 +62,7 @@ export async function startHarness(): Promise<Harness> {
   }
   mkdirSync(resultsDir, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
-  const server = await startServer({ port: 0, host: '127.0.0.1', sqlitePath: join(dir, 'parley.db'), quiet: true });
+  const server = await startServer({ port: 0, host: '127.0.0.1', sqlitePath: join(dir, 'parley.db'), quiet: true, demoConsoleToken: true });
   let browser: Browser;
   try {
     browser = await launchBrowser();

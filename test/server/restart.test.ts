@@ -68,3 +68,13 @@ describe('command line', () => {
     await expect(run).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--app is required') });
   });
 });
+
+describe('the demo console token', () => {
+  it('a production server (parley serve, startServer by default) never hands the admin token to a browser', async () => {
+    const running = await startServer({ port: 0, sqlitePath: join(dir, 'token.db'), quiet: true, rateLimits: 'off', log: () => undefined });
+    const res = await fetch(`${running.url}/demo/console-token`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).not.toContain(running.demoApp.admin_token);
+    await running.close();
+  });
+});

@@ -13,6 +13,8 @@ beforeEach(async () => {
 });
 afterEach(async () => t.close());
 
+const makeLeadFor = (w: ReturnType<typeof widget>) => w.start('a lead question');
+
 /** A lead with a conversation, an attribute and events, as a widget makes one. */
 async function makeLead(w: ReturnType<typeof widget>, opts: { email?: string } = {}) {
   await w.ping({ attributes: { plan: 'trial', city: 'Lyon' } });
@@ -279,10 +281,34 @@ describe('messenger identity rules', () => {
 });
 
 describe('R3 without takeover', () => {
+  it('R14: with verification on, an email sent beside a signed user_id is not proven and names nobody', async () => {
+    const secure = await t.createApp({ require_verification: true });
+    const op = operator(t, secure);
+    const victimUser = await op.createContact({ role: 'user', email: 'victim@example.com' });
+    const victim = widget(t, secure);
+    await victim.login({ email: 'victim@example.com' });
+    const secret = await victim.start('private: my address is ...');
+    const lead = widget(t, secure);
+    await makeLeadFor(lead);
+    await lead.ping({ lead: { email: 'victim@example.com' } });
+    // An attacker signs a user_id of their own and claims the victim's email beside it.
+    const attacker = widget(t, secure);
+    const res = await attacker.login({ user_id: 'attacker-new', email: 'victim@example.com' });
+    expect(res.status).toBe(200);
+    expect(res.body.contact).toMatchObject({ user_id: 'attacker-new', email: null });
+    expect(res.body.contact.id).not.toBe(victimUser.body.id);
+    await t.drain();
+    expect((await attacker.conversations()).body.data).toEqual([]);
+    expect((await attacker.messages(secret.body.conversation.id)).status).toBe(404);
+    expect((await op.contact(victimUser.body.id)).body).toMatchObject({ user_id: null, email: 'victim@example.com' });
+    expect((await op.merges()).body.data).toEqual([]);
+  });
+
   it('R3: a stranger who leaves a user\'s email gets merged, but their cookie never opens the user\'s conversations', async () => {
     const secure = await t.createApp({ require_verification: true });
+    await operator(t, secure).createContact({ role: 'user', user_id: 'victim', email: 'victim@example.com' });
     const victim = widget(t, secure);
-    const login = await victim.login({ user_id: 'victim', email: 'victim@example.com' });
+    const login = await victim.login({ user_id: 'victim' });
     const secret = await victim.start('my private order details');
     const stranger = widget(t, secure);
     await stranger.start('hi');
