@@ -111,15 +111,19 @@ export async function markLeadsMatchingUser(trx: Db, appId: string, user: Contac
   return marked;
 }
 
-/** R3: a lead that gave an email is marked for the one user who has it. */
+/**
+ * R3: a lead that gave an email is marked for the one user who has it. A mark left by an earlier
+ * email (or CSV match) goes when the email changes, or the lead would merge into the wrong person.
+ */
 export async function markLeadIfEmailMatches(trx: Db, appId: string, lead: ContactRow): Promise<void> {
-  if (lead.email_norm === null || lead.created_via !== 'messenger' || lead.merge_trigger === 'cookie') return;
-  const target = emailMatch(await usersWithEmail(trx, appId, lead.email_norm));
+  if (lead.created_via !== 'messenger' || lead.merge_trigger === 'cookie') return;
+  const target = lead.email_norm === null ? null : emailMatch(await usersWithEmail(trx, appId, lead.email_norm));
   if (target) await updateContact(trx, lead.id, { merge_into_id: target.id, merge_trigger: 'email' });
+  else if (lead.merge_into_id !== null) await updateContact(trx, lead.id, { merge_into_id: null, merge_trigger: null });
 }
 
 /** R5: the user pinged, so every contact marked for them gets a merge job now. */
-async function enqueueMergesInto(trx: Db, s: Services, appId: string, userId: string): Promise<number> {
+export async function enqueueMergesInto(trx: Db, s: Services, appId: string, userId: string): Promise<number> {
   let n = 0;
   for (const c of await pendingMarksInto(trx, userId)) {
     const payload = JSON.stringify({ from: c.id });

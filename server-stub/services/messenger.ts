@@ -4,7 +4,7 @@ import { normaliseEmail, type Identity } from '../domain/identity.ts';
 import { verifySignedValue } from '../domain/verification.ts';
 import type { App } from '../storage/apps.ts';
 import {
-  recordEventOccurrence, resolveVisitor, setAttributes, unbindVisitor, updateContact, type ContactRow, type Db,
+  pendingMarksInto, recordEventOccurrence, resolveVisitor, setAttributes, unbindVisitor, updateContact, type ContactRow, type Db,
 } from '../storage/contacts.ts';
 import {
   findConversation, findConversationByClientId, findMessageByClientId, insertConversation, insertMessage, listConversations, listMessages, markRead,
@@ -13,7 +13,7 @@ import {
 import { identityNames } from '../domain/rules.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
 import { contactCreated, emitWebhookEvents } from './webhooks.ts';
-import { ensureVisitorContact, identify, markLeadIfEmailMatches, mergeStatusOf } from './identity.ts';
+import { enqueueMergesInto, ensureVisitorContact, identify, markLeadIfEmailMatches, mergeStatusOf } from './identity.ts';
 
 export interface ClaimedUser {
   identity: Identity | null;
@@ -92,7 +92,8 @@ export async function ping(s: Services, app: App, claimed: PingInput): Promise<P
   if (!input.user?.identity && !input.lead && (!input.attributes || Object.keys(input.attributes).length === 0)) {
     // A known visitor's page view changes nothing but last-seen (coalesced): no transaction at all.
     const known = await visitorWithUnread(s.db, app.id, input.visitor_id);
-    if (known) {
+    // A user with leads waiting to merge goes the transactional way below, which queues them (R5).
+    if (known && !(known.role === 'user' && (await pendingMarksInto(s.db, known.id)).length > 0)) {
       s.lastSeen.touch(known.id, s.clock.now().toISOString());
       const status = known.role === 'user' ? await mergeStatusOf(s.db, known.id) : 'none';
       return { contact: contactView(known), merge: { status }, unread_count: known.unread };
@@ -105,6 +106,8 @@ export async function ping(s: Services, app: App, claimed: PingInput): Promise<P
     let contact = acting.contact;
     if (input.lead && contact.role !== 'user') contact = await applyLeadDetails(trx, s, contact, input.lead);
     if (input.attributes && Object.keys(input.attributes).length > 0) await setAttributes(trx, contact.id, input.attributes);
+    // R5: the user's page view is their next ping, signed in again or not: waiting merges run now.
+    if (!input.user?.identity && contact.role === 'user') enqueued += await enqueueMergesInto(trx, s, app.id, contact.id);
     if (!input.user?.identity) s.lastSeen.touch(contact.id, s.clock.now().toISOString());
     const status = contact.role === 'user' ? await mergeStatusOf(trx, contact.id) : 'none';
     return { contact: contactView(contact), merge: { status }, unread_count: await unreadCount(trx, app.id, contact.id) };

@@ -333,3 +333,32 @@ describe('R3 without takeover', () => {
     expect((await w.conversations()).body.data).toEqual([]);
   });
 });
+
+describe('marks follow the facts', () => {
+  it('R3: a lead that corrects its email loses the mark of the old one', async () => {
+    const op = operator(t, app);
+    await op.createContact({ role: 'user', user_id: 'bob', email: 'bob@example.com' });
+    const w = widget(t, app);
+    const lead = await makeLead(w, { email: 'bob@example.com' });
+    expect((await op.contact(lead.id)).body.merge_pending_into?.user_id).toBe('bob');
+    await w.ping({ lead: { email: 'alice@example.com' } });
+    expect((await op.contact(lead.id)).body.merge_pending_into).toBeNull();
+    await widget(t, app).login({ user_id: 'bob' });
+    await t.drain();
+    expect((await op.contact(lead.id)).body.id).toBe(lead.id);
+  });
+
+  it('R5: a signed-in user\'s page view without the identity still runs the merges waiting for them', async () => {
+    const op = operator(t, app);
+    const bob = widget(t, app);
+    const login = await bob.login({ user_id: 'bob' });
+    const lead = await makeLead(widget(t, app));
+    // Marked as R3 would mark it (the email path is covered above), while Bob's cookie is already his.
+    await t.parley.services.db.updateTable('contacts').set({ merge_into_id: login.body.contact.id, merge_trigger: 'email' }).where('id', '=', lead.id).execute();
+    const first = await bob.ping();
+    expect(first.body.merge.status).toBe('pending');
+    await t.drain();
+    expect((await bob.ping()).body.merge.status).toBe('done');
+    expect((await op.contact(lead.id)).body.id).toBe(login.body.contact.id);
+  });
+});
