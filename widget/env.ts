@@ -60,3 +60,27 @@ export const platformTimers = {
 };
 
 export const randomUnit = (): number => Math.random();
+
+/**
+ * A signal between this origin's tabs: BroadcastChannel, else a localStorage `storage` event.
+ * `fn` runs when another tab posts; returns [post, off].
+ */
+export function tabSignal(name: string, fn: () => void): [() => void, () => void] {
+  if (g.BroadcastChannel) {
+    const c = new g.BroadcastChannel(name);
+    c.onmessage = fn;
+    return [() => c.postMessage(1), () => c.close()];
+  }
+  const w = getWindow();
+  const on = (e: StorageEvent) => e.key === name && e.newValue && fn();
+  w?.addEventListener('storage', on);
+  const post = () => {
+    try {
+      w?.localStorage.setItem(name, '' + Math.random());
+      w?.localStorage.removeItem(name);
+    } catch {
+      // Storage blocked: the other tabs notice the missing cookie on their next ping instead.
+    }
+  };
+  return [post, () => w?.removeEventListener('storage', on)];
+}

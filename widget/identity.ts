@@ -9,7 +9,11 @@ const VALID = /^[\w-]{16,64}$/;
 export interface Identity {
   /** The current visitor id, creating it (and the cookie) if there is none. */
   get(): string;
-  /** Re-reads the cookie, creates the id if missing, and refreshes the cookie's lifetime. */
+  /**
+   * Re-reads the cookie, creates the id if missing, and refreshes the cookie's lifetime. A cookie
+   * this tab had stored and that is now gone was deleted by a logout elsewhere (rule R15): it is
+   * not written back; `gone` is called and the id is returned one last time.
+   */
   touch(): string;
   /** Forgets the current id and makes a new one (rule R8). */
   rotate(): string;
@@ -26,6 +30,8 @@ export interface IdentityOptions {
   newId: () => string;
   /** Cookie lifetime in days (about nine months). */
   days?: number;
+  /** The stored cookie was deleted outside this tab (a logout in another tab, or by the site). */
+  gone?: () => void;
 }
 
 export function createIdentity(o: IdentityOptions): Identity {
@@ -49,7 +55,13 @@ export function createIdentity(o: IdentityOptions): Identity {
   };
   return {
     get: () => id ?? write(read() ?? o.newId()),
-    touch: () => write(read() ?? id ?? o.newId()),
+    touch() {
+      const c = read();
+      if (c || !stored) return write(c ?? id ?? o.newId());
+      const v = id!;
+      o.gone?.();
+      return v;
+    },
     rotate: () => {
       clear();
       return write(o.newId());

@@ -16,7 +16,7 @@ const parley = createWidget();
 export const boot = parley.boot;
 /** Updates settings or identity; pings (throttled unless the identity changed). */
 export const update = parley.update;
-/** Logout (rule R15): deletes the visitor cookie and local data; the next boot is a new visitor. */
+/** Logout (rule R15): deletes the visitor cookie and local data, and stops the widget in this site's other tabs; the next boot is a new visitor. */
 export const shutdown = parley.shutdown;
 /** Opens the messenger panel. */
 export const show = parley.show;

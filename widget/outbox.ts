@@ -49,8 +49,8 @@ export interface Outbox {
   flush(): Promise<void>;
   /** Sends one failed item again now. */
   retry(clientId: string): Promise<void>;
-  /** Forgets everything, in memory and storage. */
-  clear(): Promise<void>;
+  /** Forgets everything, in memory and (unless `keep`: another tab did it) storage. */
+  clear(keep?: boolean): Promise<void>;
   items(): OutboxItem[];
 }
 
@@ -71,10 +71,13 @@ export function createOutbox(d: OutboxDeps): Outbox {
   /** Delivered here: never written back, even if another tab still lists them. */
   const done = new Set<string>();
   // Other tabs share the stored list: keep their items, replace ours (read-modify-write).
+  // A `clear()` (shutdown) during an await ends the job: nothing of the old visitor is written back.
   const save = async (): Promise<void> => {
+    const my = gen;
     d.onChange(items);
     const mine = new Set(items.map((i) => i.client_id));
     const stored = (await d.kv.get<OutboxItem[]>(d.key)) ?? [];
+    if (my !== gen) return;
     await d.kv.set(d.key, [...stored.filter((i) => !mine.has(i.client_id) && !done.has(i.client_id)), ...items]);
   };
   const patch = (id: string, p: Partial<OutboxItem>): void => {
@@ -134,7 +137,9 @@ export function createOutbox(d: OutboxDeps): Outbox {
 
   return {
     async load() {
+      const my = gen;
       const saved = (await d.kv.get<OutboxItem[]>(d.key)) ?? [];
+      if (my !== gen) return; // shut down while reading: the saved items belong to the old visitor
       const known = new Set(items.map((i) => i.client_id));
       items = [...saved.filter((i) => !known.has(i.client_id)), ...items];
       d.onChange(items);
@@ -152,12 +157,12 @@ export function createOutbox(d: OutboxDeps): Outbox {
       d.onChange(items);
       return flush();
     },
-    async clear() {
+    async clear(keep) {
       gen++;
       d.timers.clearTimeout(timer);
       items = [];
       d.onChange(items);
-      await d.kv.del(d.key);
+      if (!keep) await d.kv.del(d.key);
     },
     items: () => items,
   };

@@ -31,7 +31,7 @@ export type Outcome = { ok: true } | { ok: false; error: ApiError };
 export declare function boot(settings: Settings): Promise<Outcome>;
 /** Updates settings or identity; pings (throttled unless the identity changed). */
 export declare function update(data?: UpdateData): Promise<Outcome>;
-/** Logout: deletes the visitor cookie and local data; the next boot is a new visitor. */
+/** Logout: deletes the visitor cookie and local data, and stops the widget in this site's other tabs; the next boot is a new visitor. */
 export declare function shutdown(): Promise<Outcome>;
 /** Opens the messenger panel. */
 export declare function show(): void;

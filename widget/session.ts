@@ -52,10 +52,6 @@ export function createSession(d: SessionDeps, initial: Settings) {
   let stopped = false;
 
   async function ping(extra: Pick<PingBody, 'lead'> = {}): Promise<Result<PingAnswer>> {
-    if (stopped) return { ok: false, error: { status: 0, type: 'about:blank', title: 'Parley was shut down', detail: '' } };
-    last = d.now();
-    d.timers.clearTimeout(timer);
-    timer = undefined;
     const body = (): PingBody => ({
       visitor_id: d.identity.touch(),
       user: userClaim(settings),
@@ -64,7 +60,13 @@ export function createSession(d: SessionDeps, initial: Settings) {
       ),
       ...extra,
     });
-    let r = await d.api.ping(body());
+    // Reading the cookie may find it deleted by a logout elsewhere, which shuts this widget down.
+    const b = !stopped && body();
+    if (!b || stopped) return { ok: false, error: { status: 0, type: 'about:blank', title: 'Parley was shut down', detail: '' } };
+    last = d.now();
+    d.timers.clearTimeout(timer);
+    timer = undefined;
+    let r = await d.api.ping(b);
     if (stopped) return r; // shut down while waiting: the answer belongs to a forgotten visitor
     if (!r.ok && r.error.status === 409 && RESET.test(r.error.type)) {
       seen = undefined;

@@ -54,11 +54,11 @@ export function createStore(init: State = initialState()): Store {
   };
 }
 
-/** Adds messages to a thread, once each (by id), oldest first. Pure. */
+/** Adds messages to a thread, once each (by id), sorted by id (the server's order, oldest first). Pure. */
 export function withMessages(s: State, key: string, add: Message[]): Partial<State> {
   const have = s.messages[key] ?? [];
   const ids = new Set(have.map((m) => m.id));
   const fresh = add.filter((m) => !ids.has(m.id) && (ids.add(m.id), true));
   if (!fresh.length && s.messages[key]) return {};
-  return { messages: { ...s.messages, [key]: [...have, ...fresh] } };
+  return { messages: { ...s.messages, [key]: [...have, ...fresh].sort((a, b) => (a.id < b.id ? -1 : 1)) } };
 }

@@ -51,9 +51,8 @@ export function createSync(d: SyncDeps) {
   }
 
   /** Loads a thread, or only what is newer than its last known message. */
-  async function thread(id: string): Promise<void> {
+  async function thread(id: string, after = store.get().messages[id]?.at(-1)?.id): Promise<void> {
     if (!alive) return;
-    const after = store.get().messages[id]?.at(-1)?.id;
     const r = await api.messages(id, d.visitor(), after);
     if (!r.ok) return d.report(r.error);
     const fresh = r.value.data;
@@ -76,8 +75,11 @@ export function createSync(d: SyncDeps) {
   }
 
   async function catchUp(): Promise<void> {
+    // Each thread's last id before any await: a message pushed on the new stream meanwhile must not
+    // become `after=`, or what was sent while the stream was down would be skipped.
+    const last = store.get().messages;
     await conversations();
-    await Promise.all(Object.keys(store.get().messages).map(thread));
+    await Promise.all(Object.keys(store.get().messages).map((id) => thread(id, last[id]?.at(-1)?.id)));
   }
 
   function onEvent(type: string, data: unknown): void {

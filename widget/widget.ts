@@ -10,6 +10,7 @@ import {
   platformFetch,
   platformTimers,
   randomUnit,
+  tabSignal,
   watchUrl,
 } from './env.ts';
 import { createIdentity } from './identity.ts';
@@ -109,7 +110,8 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
     const random = deps.random ?? randomUnit;
     const delay = (n: number) => backoffDelay(n, random(), deps.backoffMs ?? 1000);
     const appId = settings.app_id;
-    const identity = createIdentity({ appId, domain: settings.cookie_domain, secure: isHttps(), newId });
+    // R15 across tabs: a cookie deleted elsewhere is a logout here too (never written back).
+    const identity = createIdentity({ appId, domain: settings.cookie_domain, secure: isHttps(), newId, gone: () => void down(true) });
     const http = createApi(deps.fetch ?? platformFetch(), settings.api_base ?? pageOrigin(), appId);
     const kv = deps.kv ?? fallbackKV(idbKV(), memoryKV(), (e) => warn(problem('Local storage unavailable', String(e))));
     const visitor = () => identity.get();
@@ -188,7 +190,10 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
     const actions = createActions({ store, outbox, sync, session, visitor, newId, now });
     store.set({ color: settings.color });
     const doc = getDocument();
+    // A logout in another tab of this origin shuts this one down; that tab did the cleaning.
+    const [tell, untell] = tabSignal('parley_' + appId, () => void down());
     const off = [
+      untell,
       watchUrl(() => session.schedule()),
       onWindow('online', () => {
         session.schedule();
@@ -200,7 +205,33 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
     // The stream opens after the first ping: the server only streams to visitors it knows.
     const ready = session.ping().then((r) => (sync.start(), r));
     void outbox.load();
-    return { store, unsubscribe, identity, http, session, sync, outbox, actions, off, ready };
+    return { store, unsubscribe, identity, http, session, sync, outbox, actions, off, ready, tell };
+  }
+
+  /**
+   * Logout (R15). `mine`: this tab's logout — tell the other tabs, delete the cookie and stored
+   * data, log out on the server. Otherwise another tab did all that (and may already have booted a
+   * new visitor, whose cookie must stay): only stop here.
+   */
+  async function down(mine?: boolean): Promise<Outcome> {
+    const l = live;
+    if (!l) return { ok: true };
+    live = undefined;
+    // Everything synchronous first: `shutdown(); boot()` in a row must meet a clean slate.
+    const old = l.identity.get();
+    if (mine) l.tell(); // before `off` closes the channel
+    l.off.forEach((f) => f());
+    l.sync.dispose();
+    l.session.stop();
+    if (mine) l.identity.clear();
+    l.store.set({ open: false, unread: 0 });
+    l.unsubscribe();
+    await l.outbox.clear(!mine);
+    if (!mine) return { ok: true };
+    // Best effort: the server unbinds the old visitor id. Locally everything is gone already.
+    const r = await l.http.logout(old);
+    if (!r.ok) warn(r.error);
+    return outcome(r);
   }
 
   const api: Parley = {
@@ -223,24 +254,7 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
       const r = l.session.update(data);
       return r ? outcome(await r) : { ok: true };
     },
-    async shutdown() {
-      const l = live;
-      if (!l) return { ok: true };
-      live = undefined;
-      // Everything synchronous first: `shutdown(); boot()` in a row must meet a clean slate.
-      const old = l.identity.get();
-      l.off.forEach((f) => f());
-      l.sync.dispose();
-      l.session.stop();
-      l.identity.clear();
-      l.store.set({ open: false, unread: 0 });
-      l.unsubscribe();
-      await l.outbox.clear();
-      // Best effort: the server unbinds the old visitor id. Locally everything is gone already.
-      const r = await l.http.logout(old);
-      if (!r.ok) warn(r.error);
-      return outcome(r);
-    },
+    shutdown: () => down(true),
     show: () => live?.actions.show(),
     hide: () => live?.actions.hide(),
     showNewMessage(text = '') {

@@ -35,7 +35,8 @@ const problem = (status: number, type: string, title: string) =>
 /** A fake Parley server for one app. Inspect `calls`, `contacts`, `conversations` in assertions. */
 export function createFakeServer(appId = 'app_test') {
   let seq = 0;
-  const next = (p: string) => `${p}${++seq}`;
+  // Fixed width, so ids sort in creation order like the real server's (the widget sorts threads by id).
+  const next = (p: string) => `${p}${String(++seq).padStart(6, '0')}`;
   const contacts = new Map<string, FakeContact>();
   const visitors = new Map<string, string>(); // visitor_id -> contact id
   const conversations = new Map<string, FakeConversation>();

@@ -3,7 +3,7 @@ import Cookies from 'js-cookie';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cookieName, createIdentity } from '../../widget/identity.ts';
 import { uuid } from '../../widget/ids.ts';
-import { memoryKV } from '../../widget/storage.ts';
+import { memoryKV, type KV } from '../../widget/storage.ts';
 import { http, HttpResponse } from 'msw';
 import { BASE } from './handlers.ts';
 import { cookieValue, harness, server, settings } from './setup.ts';
@@ -156,6 +156,11 @@ describe('login ping', () => {
 });
 
 describe('shutdown', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    vi.restoreAllMocks();
+  });
+
   it('R15: shutdown deletes the cookie and local data, closes the stream, logs out; the next boot is a new visitor', async () => {
     const kv = memoryKV();
     const h = harness({ kv });
@@ -218,5 +223,94 @@ describe('shutdown', () => {
     await Promise.all([done, booted]);
     expect(h.w.getVisitorId()).not.toBe(old);
     expect(document.querySelectorAll('[data-parley]')).toHaveLength(1);
+  });
+
+  it('R15: an unsent message left by an earlier page is neither sent nor kept when shutdown follows boot at once (storage answers late)', async () => {
+    const mem = memoryKV();
+    const later = <T>(p: () => Promise<T>) => new Promise<T>((ok) => setTimeout(() => void p().then(ok), 5));
+    const kv: KV = {
+      get: (k) => later(() => mem.get(k)),
+      set: (k, v) => later(() => mem.set(k, v)),
+      del: (k) => later(() => mem.del(k)),
+    };
+    await mem.set('outbox:app_test', [
+      { client_id: 'c-alice-1', visitor_id: 'aliceVisitorId000001', body: 'alice: my address is ...', created_at: '', conversation_id: null, status: 'failed' },
+    ]);
+    const h = harness({ kv });
+    const booting = h.w.boot(settings());
+    await h.w.shutdown();
+    await booting;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await mem.get('outbox:app_test')).toBeUndefined();
+    expect(h.fake.callsTo('POST', '/conversations')).toHaveLength(0);
+  });
+
+  it('R15: a tab left open does not bring back a cookie deleted elsewhere; it shuts down, and the next boot is a new visitor', async () => {
+    vi.stubGlobal('BroadcastChannel', undefined); // only the cookie tells: e.g. a logout on another subdomain
+    const h = harness({ deps: { throttleMs: 0 } });
+    await h.w.boot(settings({ user_id: 'u1', user_hash: 'h' }));
+    const old = h.w.getVisitorId()!;
+    const stream = h.streams.current();
+    const pings = h.fake.callsTo('POST', '/ping').length;
+    Cookies.remove('parley_vid_app_test', { path: '/' });
+    history.pushState({}, '', '/cart'); // the SPA navigates: a ping
+    await waitFor(() => expect(h.w.getVisitorId()).toBeNull());
+    expect(cookieValue('parley_vid_app_test')).toBeUndefined();
+    expect(h.fake.callsTo('POST', '/ping')).toHaveLength(pings); // no ping with the old id
+    expect(stream.closed).toBe(true);
+    history.pushState({}, '', '/checkout');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(cookieValue('parley_vid_app_test')).toBeUndefined();
+    await h.w.boot(settings());
+    expect(h.w.getVisitorId()).not.toBe(old);
+  });
+
+  it('R15: shutdown in one tab shuts down the other tabs of the origin, which do not log out again', async () => {
+    const one = harness();
+    const two = harness({ fake: one.fake, deps: { throttleMs: 0 } });
+    await one.w.boot(settings({ user_id: 'u1', user_hash: 'h' }));
+    await two.w.boot(settings({ user_id: 'u1', user_hash: 'h' }));
+    const old = one.w.getVisitorId();
+    expect(two.w.getVisitorId()).toBe(old);
+    const stream = two.streams.current();
+    await one.w.shutdown();
+    await waitFor(() => expect(two.w.getVisitorId()).toBeNull());
+    expect(stream.closed).toBe(true);
+    history.pushState({}, '', '/cart');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(cookieValue('parley_vid_app_test')).toBeUndefined();
+    expect(one.fake.callsTo('POST', '/logout')).toHaveLength(1);
+  });
+
+  it('R15: the other tab going down keeps the cookie of a visitor booted right after the logout', async () => {
+    const one = harness({ deps: { throttleMs: 0 } });
+    const two = harness({ fake: one.fake });
+    await one.w.boot(settings({ user_id: 'u1', user_hash: 'h' }));
+    await two.w.boot(settings({ user_id: 'u1', user_hash: 'h' }));
+    const old = one.w.getVisitorId();
+    void one.w.shutdown();
+    await one.w.boot(settings()); // the logout page boots anonymously at once
+    const fresh = one.w.getVisitorId()!;
+    await waitFor(() => expect(two.w.getVisitorId()).toBeNull());
+    history.pushState({}, '', '/cart');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fresh).not.toBe(old);
+    expect(cookieValue('parley_vid_app_test')).toBe(fresh);
+    expect(one.w.getVisitorId()).toBe(fresh);
+  });
+
+  it('R15: without BroadcastChannel the other tabs hear of the logout through a localStorage storage event', async () => {
+    vi.stubGlobal('BroadcastChannel', undefined);
+    const setItem = vi.spyOn(window.localStorage, 'setItem');
+    const one = harness();
+    await one.w.boot(settings());
+    await one.w.shutdown();
+    expect(setItem).toHaveBeenCalledWith('parley_app_test', expect.any(String));
+    expect(localStorage.getItem('parley_app_test')).toBeNull(); // nothing left behind
+    // A storage event only reaches the other documents: play the other tab's part here.
+    const two = harness();
+    await two.w.boot(settings());
+    window.dispatchEvent(new StorageEvent('storage', { key: 'parley_app_test', newValue: '0.5' }));
+    expect(two.w.getVisitorId()).toBeNull();
   });
 });

@@ -57,6 +57,33 @@ describe('outbox', () => {
     release({ ok: false, error: { status: 400, type: 'about:blank', title: 'bad', detail: '' } });
   });
 
+  it('R15: a save under way when clear() runs writes nothing of the old visitor back', async () => {
+    const mem = memoryKV();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const kv: KV = { ...mem, get: async (k) => (await gate, mem.get(k)) };
+    const sent: string[] = [];
+    const outbox = createOutbox({
+      kv,
+      key: 'k',
+      send: async (i) => (sent.push(i.client_id), { ok: false, error: { status: 0, type: 'about:blank', title: 'offline', detail: '' } }),
+      timers: platformTimers,
+      delay: () => 60_000,
+      onChange: () => {},
+      onDelivered: () => {},
+      onError: () => {},
+    });
+    const adding = outbox.add({ client_id: 'old', visitor_id: 'v', body: 'old visitor', created_at: '', conversation_id: 'c' });
+    const loading = outbox.load();
+    await outbox.clear();
+    release();
+    await Promise.all([adding, loading]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await mem.get('k')).toBeUndefined();
+    expect(outbox.items()).toEqual([]);
+    expect(sent).toEqual([]);
+  });
+
   it('two tabs sharing the store keep each other\'s waiting messages', async () => {
     const kv = memoryKV();
     const up = { value: false };

@@ -1,6 +1,11 @@
 import { waitFor, fireEvent } from '@testing-library/preact';
 import { describe, expect, it } from 'vitest';
-import { harness, settings } from './setup.ts';
+import type { Api } from '../../widget/api.ts';
+import { platformTimers } from '../../widget/env.ts';
+import { createStore, initialState, withMessages } from '../../widget/store.ts';
+import { createSync } from '../../widget/sync.ts';
+import type { Message } from '../../widget/types.ts';
+import { fakeStreams, harness, settings } from './setup.ts';
 
 describe('realtime', () => {
   it('opens the stream for the app and visitor once the first ping has answered (the server streams only to known visitors)', async () => {
@@ -83,5 +88,47 @@ describe('realtime', () => {
       .get('message')!
       .forEach((fn) => fn(new MessageEvent('message', { data: '{not json' })));
     expect(h.errors).toContainEqual(expect.objectContaining({ title: 'Bad stream event' }));
+  });
+
+  it('a message pushed on the new stream while the catch-up is under way does not hide what came while it was down', async () => {
+    const msg = (id: string, body: string): Message => ({
+      id, conversation_id: 'cnv1', body, author: { type: 'agent', id: 'a' }, created_at: '2026-01-01T00:00:00.000Z',
+    });
+    const server = [msg('m0', 'hello'), msg('m1', 'sent while the stream was down'), msg('m2', 'sent just after reconnect')];
+    const afters: (string | undefined)[] = [];
+    let releaseList!: () => void;
+    const api = {
+      conversations: () =>
+        new Promise((ok) => {
+          releaseList = () => ok({ ok: true, value: { data: [{ id: 'cnv1', last_message: server[2], unread_count: 0, updated_at: 'x' }] } });
+        }),
+      messages: async (_c: string, _v: string, after?: string) => {
+        afters.push(after);
+        return { ok: true, value: { data: server.slice(after ? server.findIndex((m) => m.id === after) + 1 : 0) } };
+      },
+      read: async () => ({ ok: true, value: null }),
+      streamUrl: () => 'https://chat.example.com/stream',
+    } as unknown as Api;
+    const store = createStore();
+    store.set({ conversations: [{ id: 'cnv1', last_message: server[0], unread_count: 0, updated_at: 'x' } as never], messages: { cnv1: [server[0]!] } });
+    const streams = fakeStreams();
+    const sync = createSync({
+      api, store, visitor: () => 'v', report: () => {}, warn: () => {}, timers: platformTimers,
+      factory: streams.factory, delay: () => 0, pollMs: 1e9, onUp: () => {}, onMerge: () => {},
+    });
+    sync.start();
+    streams.current().open(); // (re)connected: the catch-up starts; m1 was published while no stream was open
+    streams.current().emit('message', server[2]); // pushed on the new stream before the list has answered
+    releaseList();
+    await waitFor(() => expect(afters).toEqual(['m0']));
+    await waitFor(() => expect(store.get().messages.cnv1!.map((m) => m.id)).toEqual(['m0', 'm1', 'm2']));
+    sync.dispose();
+  });
+
+  it('threads stay sorted by id and hold each message once', () => {
+    const m = (id: string) => ({ id, conversation_id: 'c', body: id, author: { type: 'agent', id: 'a' }, created_at: '' }) as Message;
+    let s = { ...initialState(), ...withMessages(initialState(), 'c', [m('b'), m('d')]) };
+    s = { ...s, ...withMessages(s, 'c', [m('c'), m('a'), m('d'), m('c')]) };
+    expect(s.messages.c!.map((x) => x.id)).toEqual(['a', 'b', 'c', 'd']);
   });
 });
