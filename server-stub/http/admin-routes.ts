@@ -90,7 +90,7 @@ export function adminRoutes(s: Services, deps: HttpDeps): Hono<Env> {
 
   r.get('/conversations', async (c) => {
     const q = schemas.parseInput(schemas.conversationsQuery, c.req.query());
-    return c.json(await admin.conversationsOfContact(s, c.get('app'), q.contact_id));
+    return c.json(await admin.conversationsOfContact(s, c.get('app'), q));
   });
 
   r.get('/conversations/:id/messages', async (c) => c.json(await admin.conversationMessages(s, c.get('app'), c.req.param('id'))));

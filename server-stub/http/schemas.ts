@@ -83,7 +83,7 @@ export const convert = z.object({ user_id: z.string().max(255).optional(), email
 export const merge = z.object({ from: id, into: id });
 export const bulk = z.object({ dry_run: z.boolean().optional(), include_api_leads: z.boolean().optional() });
 export const mergesQuery = listQuery.extend({ contact_id: id.optional() });
-export const conversationsQuery = z.object({ contact_id: id.optional() });
+export const conversationsQuery = listQuery.extend({ contact_id: id.optional() });
 export const reply = z.object({ body });
 export const webhook = z.object({
   url: z.string().max(2000).url(),

@@ -144,16 +144,20 @@ export async function listMerges(s: Services, app: App, q: { contact_id?: string
   return { data: page.map(mergeView), next_cursor: rows.length > q.limit ? page[page.length - 1]!.id : null };
 }
 
-export async function conversationsOfContact(s: Services, app: App, contactId: string | undefined) {
-  if (contactId === undefined) {
-    const rows = await s.db.selectFrom('conversations').selectAll().where('app_id', '=', app.id).orderBy('updated_at', 'desc').limit(200).execute();
-    const data = [];
-    for (const c of rows) data.push(await summarise(s.db, c));
-    return { data };
+/** Conversations, newest first, paged by id; of one contact (a merged lead's id means its user) or of the app. */
+export async function conversationsOfContact(s: Services, app: App, q: { contact_id?: string | undefined; limit: number; cursor?: string | undefined }) {
+  let query = s.db.selectFrom('conversations').selectAll().where('app_id', '=', app.id);
+  if (q.contact_id !== undefined) {
+    const contact = await resolveContact(s.db, app.id, q.contact_id);
+    if (!contact) throw notFound('contact');
+    query = query.where('contact_id', '=', contact.id);
   }
-  const contact = await resolveContact(s.db, app.id, contactId);
-  if (!contact) throw notFound('contact');
-  return { data: await listConversations(s.db, app.id, contact.id) };
+  if (q.cursor !== undefined) query = query.where('id', '<', q.cursor);
+  const rows = await query.orderBy('id', 'desc').limit(q.limit + 1).execute();
+  const page = rows.slice(0, q.limit);
+  const data = [];
+  for (const c of page) data.push(await summarise(s.db, c));
+  return { data, next_cursor: rows.length > q.limit ? page[page.length - 1]!.id : null };
 }
 
 export async function conversationMessages(s: Services, app: App, id: string) {

@@ -159,6 +159,22 @@ describe('admin API', () => {
     expect((await op.contacts('?limit=1001')).status).toBe(400);
   });
 
+  it('conversations page with limit and cursor too', async () => {
+    const w = widget(t, app);
+    const started = [];
+    for (let i = 0; i < 5; i++) started.push((await w.start(`question ${i}`)).body);
+    const contactId = started[0].contact.id;
+    const op = operator(t, app);
+    const p1 = await t.call('GET', `/v1/conversations?contact_id=${contactId}&limit=2`, undefined, { token: app.admin_token });
+    const p2 = await t.call('GET', `/v1/conversations?contact_id=${contactId}&limit=2&cursor=${p1.body.next_cursor}`, undefined, { token: app.admin_token });
+    const p3 = await t.call('GET', `/v1/conversations?contact_id=${contactId}&limit=2&cursor=${p2.body.next_cursor}`, undefined, { token: app.admin_token });
+    const ids = [...p1.body.data, ...p2.body.data, ...p3.body.data].map((c: { id: string }) => c.id);
+    expect(ids).toEqual(started.map((s) => s.conversation.id).reverse());
+    expect(p3.body.next_cursor).toBeNull();
+    expect((await op.conversations(contactId)).body.data).toHaveLength(5);
+    expect((await t.call('GET', '/v1/conversations?limit=5000', undefined, { token: app.admin_token })).status).toBe(400);
+  });
+
   it('creating a user that exists is a 409 conflict', async () => {
     const op = operator(t, app);
     await op.createContact({ role: 'user', user_id: 'u1' });
