@@ -254,5 +254,5 @@ describe('identity and merge invariants under random operation sequences', () =>
     expect(coverage.messages).toBeGreaterThan(100);
     expect(coverage.events).toBeGreaterThan(50);
     expect(coverage.statuses.get('login 409') ?? 0, 'R8 refusals').toBeGreaterThan(0);
-  }, 120_000);
+  }, 300_000); // alone ~10 s; beside the crash suites on 2 cores it has taken over 2 minutes on PostgreSQL
 });
