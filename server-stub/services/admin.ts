@@ -1,4 +1,5 @@
 /** What operators and server-side scripts do through the admin API (R7, R9, R10, R13). */
+import { sql } from 'kysely';
 import { normaliseEmail, type Identity } from '../domain/identity.ts';
 import { matchUser } from '../domain/rules.ts';
 import type { App } from '../storage/apps.ts';
@@ -98,6 +99,10 @@ export async function contactDetail(s: Services, app: App, id: string) {
 export async function convertLead(s: Services, app: App, id: string, given: Identity | null) {
   let merged: MergeView | null = null;
   const userId = await s.db.transaction().execute(async (trx) => {
+    // Row-lock the lead first (a no-op update that matches only a live contact): a merge of this
+    // lead running at the same time then either finished before (404 below) or waits for us. Read
+    // without the lock, a lead merged meanwhile could be turned into a "user" that is a tombstone.
+    await trx.updateTable('contacts').set({ updated_at: sql`updated_at` }).where('app_id', '=', app.id).where('id', '=', id).where('merged_into', 'is', null).execute();
     const lead = await findContact(trx, app.id, id);
     if (!lead || lead.merged_into !== null) throw notFound('lead');
     if (lead.role === 'user') throw new ServiceError(409, 'already-a-user', 'the contact is a user already');
