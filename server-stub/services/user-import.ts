@@ -45,15 +45,19 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     if (report.failed.length < maxListed) report.failed.push({ line, reason });
   };
   const source = typeof input === 'string' ? Readable.from([input]) : input instanceof Readable ? input : Readable.fromWeb(input as import('node:stream/web').ReadableStream<Uint8Array>);
-  // A record the parser cannot read (a stray quote) is reported and skipped, and the rows after it
-  // still import; a quote never closed swallows the rest of the file, which the report says.
-  const parser = source.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, raw: true, trim: true, skip_records_with_error: true }));
+  // A quote inside a field is data (relax_quotes; strict quoting made csv-parse quadratic on long
+  // lines and lost the rows after a bad one). A quote never closed swallows the rest of the file:
+  // that record is reported and the report says the file was cut short. Cells are trimmed below
+  // (csv-parse's own trim drops the rows after a skipped record).
+  const parser = source.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, raw: true, relax_quotes: true, skip_records_with_error: true }));
   let header: string[] | null = null;
   let headerError: string | null = null;
   parser.on('skip', (error: CsvError & { lines?: number; records?: number }) => {
     // Parsing runs ahead of the loop below, so "no record read yet" tells the header apart.
     if (error.records === 0) {
+      // No header, no import: stop reading at once rather than parse the rest of the body.
       headerError = error.message;
+      parser.destroy(new ImportError(`the header row cannot be read: ${error.message}`));
       return;
     }
     fail(error.lines ?? 0, `the record cannot be read: ${error.message}`);
@@ -77,7 +81,8 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
   };
 
   for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number }; raw: string }>) {
-    const { record, info, raw } = item;
+    const { info, raw } = item;
+    const record = item.record.map((cell) => cell.trim());
     if (header === null) {
       if (headerError) throw new ImportError(`the header row cannot be read: ${headerError}`);
       header = record.map((h) => h.trim().toLowerCase());
