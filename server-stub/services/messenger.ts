@@ -4,7 +4,7 @@ import { normaliseEmail, type Identity } from '../domain/identity.ts';
 import { verifySignedValue } from '../domain/verification.ts';
 import type { App } from '../storage/apps.ts';
 import {
-  pendingMarksInto, recordEventOccurrence, resolveVisitor, setAttributes, unbindVisitor, updateContact, type ContactRow, type Db,
+  recordEventOccurrence, resolveVisitor, setAttributes, unbindVisitor, updateContact, type ContactRow, type Db,
 } from '../storage/contacts.ts';
 import {
   findConversation, findConversationByClientId, findMessageByClientId, insertConversation, insertMessage, listConversations, listMessages, markRead,
@@ -92,10 +92,10 @@ export async function ping(s: Services, app: App, claimed: PingInput): Promise<P
   if (!input.user?.identity && !input.lead && (!input.attributes || Object.keys(input.attributes).length === 0)) {
     // A known visitor's page view changes nothing but last-seen (coalesced): no transaction at all.
     const known = await visitorWithUnread(s.db, app.id, input.visitor_id);
+    const status = known?.role === 'user' ? await mergeStatusOf(s.db, known.id) : 'none';
     // A user with leads waiting to merge goes the transactional way below, which queues them (R5).
-    if (known && !(known.role === 'user' && (await pendingMarksInto(s.db, known.id)).length > 0)) {
+    if (known && status !== 'pending') {
       s.lastSeen.touch(known.id, s.clock.now().toISOString());
-      const status = known.role === 'user' ? await mergeStatusOf(s.db, known.id) : 'none';
       return { contact: contactView(known), merge: { status }, unread_count: known.unread };
     }
   }
