@@ -510,6 +510,8 @@ async function runSqlite(n: number, budget: number): Promise<DbRun> {
   writeCsv(csvPath, shape);
   console.log(`  wrote ${csvPath} (${(statSync(csvPath).size / MB).toFixed(1)} MB) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   copyDb(dbPath, insertPath);
+  // With --keep, the generated leads are kept too, so a change can be tried on the same data.
+  if (opts.keep) copyDb(dbPath, join(dir, 'leads.db'));
 
   // Import: product, then the baselines.
   console.log('  import (product: importUsers, child process)…');

@@ -6,7 +6,7 @@
  * Runs: raw baseline, Parley with one known visitor, Parley with a new visitor on every request,
  * Parley with a mix (1,000 known visitors, 10% of requests from new ones), raw baseline again
  * (the baseline is the mean of the two raw runs, which brackets the Parley runs on a busy machine).
- * BENCH_PING_SECONDS sets each run's length (default 10). `--profile` CPU-profiles the server child
+ * BENCH_PING_SECONDS sets each run's length (default 10); BENCH_PING_ONLY=known,new,mixed picks scenarios. `--profile` CPU-profiles the server child
  * and prints where its time went.
  *
  * `--db sqlite|postgres|both` (or BENCH_DB; default sqlite): the server child runs on a temp SQLite
@@ -102,11 +102,15 @@ try {
       return setup(t.server.ready.app_id, () => (n++ % 10 === 9 ? randomUUID() : t.pool[n % t.pool.length]!));
     } },
   ];
+  // BENCH_PING_ONLY=known (a comma list of 'known', 'new', 'mixed') runs only those scenarios, to profile one.
+  const only = process.env['BENCH_PING_ONLY']?.split(',');
+  const keys = ['known', 'new', 'mixed'];
+  const chosen = scenarios.filter((_, i) => !only || only.includes(keys[i]!));
   const results = new Map<string, Load>();
   let raw1: Load, raw2: Load;
   try {
     raw1 = await load('raw node:http, same JSON (before)', raw.ready.url, fixed(targets[0]!.server.ready.app_id, targets[0]!.known));
-    for (const s of scenarios) {
+    for (const s of chosen) {
       for (const t of targets) results.set(`${s.what}/${t.db}`, await load(`Parley ${DB_LABEL[t.db]}, ${s.label}`, t.server.ready.url, s.requests(t)));
     }
     raw2 = await load('raw node:http, same JSON (after)', raw.ready.url, fixed(targets[0]!.server.ready.app_id, targets[0]!.known));
@@ -116,7 +120,7 @@ try {
   const base = { rps: (raw1.rps + raw2.rps) / 2, p50: (raw1.p50 + raw2.p50) / 2, p99: (raw1.p99 + raw2.p99) / 2 };
   const label = 'raw node:http, mean of 2 runs';
   const rows: BenchRow[] = [];
-  for (const s of scenarios) {
+  for (const s of chosen) {
     const per = targets.map((t) => ({ db: DB_LABEL[t.db], l: results.get(`${s.what}/${t.db}`)! }));
     // requests/s of each database, then p50 of each, then p99 of each: each figure beside the other database's.
     for (const { db, l } of per) {

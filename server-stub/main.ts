@@ -3,7 +3,9 @@
  * origin. `npm start` runs this; `parley serve` calls startServer().
  */
 import { fileURLToPath } from 'node:url';
-import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import { withPingFastPath } from './http/node-fast-path.ts';
 import { createDemoRoutes } from '../demo/routes.ts';
 import { createParley, type Parley, type ParleyOptions } from './server.ts';
 import { ensureDemoApp, type App } from './storage/apps.ts';
@@ -75,10 +77,12 @@ function isLoopback(host: string): boolean {
   return host === '127.0.0.1' || host === 'localhost' || host === '::1';
 }
 
-function listen(parley: Parley, port: number, hostname: string): Promise<ServerType> {
+function listen(parley: Parley, port: number, hostname: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: parley.app.fetch, port, hostname }, () => resolve(server));
+    // The Hono app answers every request but a ping, which the fast path answers alike (see there why).
+    const server = createServer(withPingFastPath(getRequestListener(parley.app.fetch, { hostname }), parley.ping, parley.log));
     server.once('error', reject);
+    server.listen(port, hostname, () => resolve(server));
   });
 }
 

@@ -7,11 +7,15 @@ import { createHub, type Hub } from './realtime/hub.ts';
 import { createPgFanout, type FanoutHub } from './realtime/pg-fanout.ts';
 import { messageView } from './storage/conversations.ts';
 import { createApp } from './http/app.ts';
+import { createMessengerGate } from './http/messenger-gate.ts';
+import { createPingEndpoint, type PingEndpoint } from './http/ping-endpoint.ts';
 import { createRateLimiter, DEFAULT_LIMITS, type RateLimits } from './http/rate-limit.ts';
 import { openDatabase, type DatabaseHandle, type DatabaseOptions } from './storage/database.ts';
 import { startMergeWorker, type MergeWorker } from './services/merge-worker.ts';
 import type { Services } from './services/context.ts';
 import { createLastSeen } from './services/last-seen.ts';
+import { createPingAnswers } from './services/ping-answers.ts';
+import { mayChangePingAnswers } from './storage/write-effects.ts';
 import { startWebhookWorker, type WebhookWorker } from './services/webhook-worker.ts';
 import type { Hono } from 'hono';
 
@@ -33,6 +37,10 @@ export interface ParleyOptions extends DatabaseOptions {
 
 export interface Parley {
   app: Hono;
+  /** The ping endpoint the app routes to, for the node:http fast path (http/node-fast-path.ts). */
+  ping: PingEndpoint;
+  /** Where request lines go. */
+  log: (line: Record<string, unknown>) => void;
   services: Services;
   database: DatabaseHandle;
   worker: MergeWorker;
@@ -71,18 +79,19 @@ export async function createParley(options: ParleyOptions = {}): Promise<Parley>
     wakeWorker: () => worker?.wake(),
     wakeWebhooks: () => webhooks?.wake(),
     lastSeen: createLastSeen(database.db, options.lastSeenFlushMs ?? 5000, (error) => log({ level: 'error', msg: 'last-seen flush failed', error: String(error) })),
+    pingAnswers: database.changes ? createPingAnswers(database.changes, mayChangePingAnswers) : undefined,
   };
   worker = options.runWorker === false ? idleWorker : startMergeWorker(services, { pollMs: options.workerPollMs ?? 500 });
   webhooks = options.runWorker === false ? idleWorker : startWebhookWorker(services, { retryBaseMs: options.webhookRetryBaseMs ?? 1000, pollMs: options.workerPollMs ?? 1000 });
   const shutdown = new AbortController();
-  const app = createApp(services, {
-    limiter: createRateLimiter(options.rateLimits ?? rateLimitsFromEnv()),
-    log,
-    signal: shutdown.signal,
-    keepAliveMs: options.keepAliveMs ?? 15_000,
-  });
+  const limiter = createRateLimiter(options.rateLimits ?? rateLimitsFromEnv());
+  const gate = createMessengerGate(services, limiter);
+  const ping = createPingEndpoint(services, gate);
+  const app = createApp(services, { limiter, gate, ping, log, signal: shutdown.signal, keepAliveMs: options.keepAliveMs ?? 15_000 });
   return {
     app,
+    ping,
+    log,
     services,
     database,
     worker,

@@ -1,25 +1,16 @@
 /** The widget's endpoints (CORS, per-app origins). Thin: parse, check, call the service, answer. */
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { createAppCache, originAllowed, type App } from '../storage/apps.ts';
-import { ServiceError, type Services } from '../services/context.ts';
+import type { App } from '../storage/apps.ts';
+import type { Services } from '../services/context.ts';
 import * as messenger from '../services/messenger.ts';
+import { claim } from './messenger-gate.ts';
 import { readJson } from './read-body.ts';
 import * as schemas from './schemas.ts';
-import type { RateLimiter } from './rate-limit.ts';
 import { clientIp, type HttpDeps } from './deps.ts';
-
-type UserInput = { user_id?: string | undefined; email?: string | undefined; name?: string | undefined; user_hash?: string | undefined } | undefined;
-
-function claim(user: UserInput): messenger.ClaimedUser | undefined {
-  if (!user) return undefined;
-  return { identity: schemas.identityOf(user.user_id, user.email), signed: user.user_id ?? user.email ?? '', name: user.name, user_hash: user.user_hash };
-}
 
 export function messengerRoutes(s: Services, deps: HttpDeps): Hono {
   const r = new Hono();
-  const limiter: RateLimiter = deps.limiter;
-  const findApp = createAppCache(s.db);
 
   r.use('*', async (c, next) => {
     const origin = c.req.header('origin');
@@ -34,21 +25,9 @@ export function messengerRoutes(s: Services, deps: HttpDeps): Hono {
   });
 
   /** The app named by the call, refusing unknown apps (404), foreign origins (403) and floods (429). */
-  async function appFor(c: Context, appId: string, visitorId: string): Promise<App> {
-    limiter.hit(`ip:${clientIp(c)}`, limiter.limits.perIp);
-    const app = await findApp(appId);
-    if (!app) throw new ServiceError(404, 'not-found', 'app not found');
-    if (!originAllowed(app, c.req.header('origin'))) throw new ServiceError(403, 'origin-not-allowed', 'this origin may not call this app');
-    limiter.hit(`v:${app.id}:${visitorId}`, limiter.limits.perVisitor);
-    return app;
-  }
+  const appFor = (c: Context, appId: string, visitorId: string): Promise<App> => deps.gate(appId, visitorId, c.req.header('origin'), clientIp(c));
 
-  r.post('/ping', async (c) => {
-    const input = schemas.parseInput(schemas.ping, await readJson(c, false));
-    const user = claim(input.user);
-    const app = await appFor(c, input.app_id, input.visitor_id);
-    return c.json(await messenger.ping(s, app, { visitor_id: input.visitor_id, user, lead: input.lead, attributes: input.attributes }));
-  });
+  r.post('/ping', async (c) => c.json(await deps.ping(await readJson(c, false), c.req.header('origin'), clientIp(c))));
 
   r.post('/conversations', async (c) => {
     const input = schemas.parseInput(schemas.startConversation, await readJson(c, false));

@@ -8,9 +8,12 @@ const TITLES: Record<number, string> = {
 
 export const PROBLEM_BASE = 'https://parley.dev/problems/';
 
+export function problemBody(status: number, slug: string, detail: string): { type: string; title: string; status: number; detail: string } {
+  return { type: `${PROBLEM_BASE}${slug}`, title: TITLES[status] ?? 'Error', status, detail };
+}
+
 export function problemResponse(status: number, slug: string, detail: string, headers: Record<string, string> = {}): Response {
-  const body = { type: `${PROBLEM_BASE}${slug}`, title: TITLES[status] ?? 'Error', status, detail };
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/problem+json', ...headers } });
+  return new Response(JSON.stringify(problemBody(status, slug, detail)), { status, headers: { 'content-type': 'application/problem+json', ...headers } });
 }
 
 /** A problem answer that keeps headers already set on the context (CORS). */

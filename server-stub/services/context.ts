@@ -4,6 +4,7 @@ import type { Clock, IdGenerator } from '../ids.ts';
 import type { Hub } from '../realtime/hub.ts';
 import type { Dialect } from '../storage/database.ts';
 import type { LastSeen } from './last-seen.ts';
+import type { PingAnswers } from './ping-answers.ts';
 import type { Database } from '../storage/schema.ts';
 
 export interface Services {
@@ -18,6 +19,8 @@ export interface Services {
   wakeWebhooks(): void;
   /** Coalesced last-seen writes (a known visitor's ping then writes nothing itself). */
   lastSeen: LastSeen;
+  /** Known visitors' ping answers kept between writes (SQLite only; absent on PostgreSQL). */
+  pingAnswers?: PingAnswers | undefined;
 }
 
 /** A failure the HTTP layer turns into problem+json; nothing was written when one is thrown. */

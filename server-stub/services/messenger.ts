@@ -90,13 +90,22 @@ export interface PingAnswer {
 export async function ping(s: Services, app: App, claimed: PingInput): Promise<PingAnswer> {
   const input = { ...claimed, user: verifyClaim(app, claimed.user) };
   if (!input.user?.identity && !input.lead && (!input.attributes || Object.keys(input.attributes).length === 0)) {
-    // A known visitor's page view changes nothing but last-seen (coalesced): no transaction at all.
+    // A known visitor's page view changes nothing but last-seen (coalesced): no transaction at all,
+    // and between writes not even a read (ping-answers.ts says why a kept answer is never stale).
+    const kept = s.pingAnswers?.get(app.id, input.visitor_id);
+    if (kept) {
+      s.lastSeen.touch(kept.contactId, s.clock.now().toISOString());
+      return kept.answer;
+    }
+    const readAt = s.pingAnswers?.generation ?? 0;
     const known = await visitorWithUnread(s.db, app.id, input.visitor_id);
     const status = known?.role === 'user' ? await mergeStatusOf(s.db, known.id) : 'none';
     // A user with leads waiting to merge goes the transactional way below, which queues them (R5).
     if (known && status !== 'pending') {
       s.lastSeen.touch(known.id, s.clock.now().toISOString());
-      return { contact: contactView(known), merge: { status }, unread_count: known.unread };
+      const answer: PingAnswer = { contact: contactView(known), merge: { status }, unread_count: known.unread };
+      s.pingAnswers?.keep(readAt, app.id, input.visitor_id, known.id, answer);
+      return answer;
     }
   }
   let enqueued = 0;

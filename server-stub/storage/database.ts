@@ -5,8 +5,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import { migrationProvider } from './migrations.ts';
+import { FairSqliteDialect } from './sqlite-dialect.ts';
 import type { Database } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -16,6 +17,11 @@ export interface DatabaseHandle {
   dialect: Dialect;
   /** The PostgreSQL pool, for LISTEN/NOTIFY (absent on SQLite). */
   pool?: import('pg').Pool;
+  /** SQLite only (this process is then the database's one server): every write it makes, and other processes' commits. */
+  changes?: {
+    onWrite(listener: (sql: string) => void): void;
+    dataVersion(): number;
+  };
   close(): Promise<void>;
 }
 
@@ -60,30 +66,16 @@ function openSqlite(path: string): DatabaseHandle {
   // them in memory, and a larger WAL checkpoints less often inside their batch commits.
   sqlite.pragma('cache_size = -65536');
   sqlite.pragma('wal_autocheckpoint = 4000');
-  // kysely's SQLite driver runs every query and transaction on this one connection behind a mutex,
+  // Every query and transaction runs on this one connection behind a first-come, first-served lock,
   // so concurrent requests in this process queue up instead of meeting SQLITE_BUSY.
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
-}
-
-/**
- * kysely prepares every query anew; the same SQL text (a ping's queries, a merge batch's
- * statements) runs thousands of times, so prepared statements are kept and reused. Bounded, since
- * multi-row inserts of varying length make many distinct texts.
- */
-function withStatementCache(sqlite: SQLite.Database): { prepare(sql: string): SQLite.Statement; close(): void } {
-  const cache = new Map<string, SQLite.Statement>();
+  const listeners: ((sql: string) => void)[] = [];
+  const db = new Kysely<Database>({ dialect: new FairSqliteDialect(sqlite, (text) => listeners.forEach((l) => l(text))) });
+  const dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
   return {
-    prepare(text) {
-      let statement = cache.get(text);
-      if (!statement) {
-        if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
-        statement = sqlite.prepare(text);
-        cache.set(text, statement);
-      }
-      return statement;
-    },
-    close: () => sqlite.close(),
+    db,
+    dialect: 'sqlite',
+    changes: { onWrite: (l) => void listeners.push(l), dataVersion: () => dataVersion.get() as number },
+    close: () => db.destroy(),
   };
 }
 
