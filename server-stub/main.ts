@@ -3,7 +3,7 @@
  * origin. `npm start` runs this; `parley serve` calls startServer().
  */
 import { fileURLToPath } from 'node:url';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { withPingFastPath } from './http/node-fast-path.ts';
 import { createDemoRoutes } from '../demo/routes.ts';
@@ -77,10 +77,14 @@ function isLoopback(host: string): boolean {
   return host === '127.0.0.1' || host === 'localhost' || host === '::1';
 }
 
+/** The node:http listener: the Hono app answers every request but a ping, which the fast path answers alike (see there why). */
+export function requestListener(parley: Parley, hostname?: string): RequestListener {
+  return withPingFastPath(getRequestListener(parley.app.fetch, hostname === undefined ? {} : { hostname }), parley.ping, parley.log);
+}
+
 function listen(parley: Parley, port: number, hostname: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    // The Hono app answers every request but a ping, which the fast path answers alike (see there why).
-    const server = createServer(withPingFastPath(getRequestListener(parley.app.fetch, { hostname }), parley.ping, parley.log));
+    const server = createServer(requestListener(parley, hostname));
     server.once('error', reject);
     server.listen(port, hostname, () => resolve(server));
   });
