@@ -15,8 +15,11 @@ import { createProgress } from './progress.ts';
 const USAGE = `usage:
   parley serve [--port N] [--db PATH] [--database-url URL]
   parley app create --name NAME [--require-verification] [--origins A,B] [--db PATH] [--json]
-  parley import-users FILE --app APP_ID [--db PATH] [--json]
-  parley bulk-merge --app APP_ID [--dry-run] [--include-api-leads] [--db PATH] [--json]`;
+  parley import-users FILE --app APP_ID [--batch-size N] [--db PATH] [--json]
+  parley bulk-merge --app APP_ID [--dry-run] [--include-api-leads] [--batch-size N] [--db PATH] [--json]
+
+--batch-size: rows (import) or leads (bulk merge) per transaction, default 5000. Smaller batches
+hold the database for less time at once, larger ones finish sooner.`;
 
 class UsageError extends Error {}
 
@@ -60,7 +63,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'import-users': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { ...common, app: { type: 'string' } } });
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { ...common, app: { type: 'string' }, 'batch-size': { type: 'string' } } });
       const file = positionals[0];
       if (!file) throw new UsageError('give the CSV file to import');
       if (!values.app) throw new UsageError('--app is required');
@@ -69,7 +72,7 @@ async function main(argv: string[]): Promise<void> {
         const app = await findApp(parley.services.db, values.app);
         if (!app) throw new Error(`no app with id ${values.app}`);
         const progress = createProgress('import', 'rows');
-        const report = await importUsers(parley.services, app, createReadStream(file), { onProgress: (n) => progress.update(n) });
+        const report = await importUsers(parley.services, app, createReadStream(file), { onProgress: (n) => progress.update(n), ...batchSize(values['batch-size']) });
         progress.done();
         printReport(report, values.json === true);
       } finally {
@@ -78,14 +81,14 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'bulk-merge': {
-      const { values } = parseArgs({ args: rest, options: { ...common, app: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'include-api-leads': { type: 'boolean' } } });
+      const { values } = parseArgs({ args: rest, options: { ...common, app: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'include-api-leads': { type: 'boolean' }, 'batch-size': { type: 'string' } } });
       if (!values.app) throw new UsageError('--app is required');
       const parley = await createParley({ ...databaseOptions(values), log: quietLog, runWorker: false });
       try {
         const app = await findApp(parley.services.db, values.app);
         if (!app) throw new Error(`no app with id ${values.app}`);
         const progress = createProgress(values['dry-run'] ? 'bulk merge (dry run)' : 'bulk merge', 'leads');
-        const report = await bulkMerge(parley.services, app, { dry_run: values['dry-run'], include_api_leads: values['include-api-leads'], onProgress: (p) => progress.update(p.leads_seen) });
+        const report = await bulkMerge(parley.services, app, { dry_run: values['dry-run'], include_api_leads: values['include-api-leads'], onProgress: (p) => progress.update(p.leads_seen), ...batchSize(values['batch-size']) });
         progress.done();
         printReport(report, values.json === true);
       } finally {
@@ -101,6 +104,13 @@ async function main(argv: string[]): Promise<void> {
     default:
       throw new UsageError(`unknown command: ${command}`);
   }
+}
+
+function batchSize(value: string | undefined): { batchSize?: number } {
+  if (value === undefined) return {};
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new UsageError('--batch-size must be a whole number from 1 to 100000');
+  return { batchSize: n };
 }
 
 function printReport(report: object, json: boolean): void {

@@ -32,10 +32,15 @@ export interface BulkReport {
   ambiguous_leads: { id: string; email: string | null; user_ids: string[] }[];
 }
 
+export const BULK_BATCH = 5000;
+
 export async function bulkMerge(s: Services, app: App, options: BulkOptions = {}): Promise<BulkReport> {
   const dryRun = options.dry_run === true;
   const includeApi = options.include_api_leads === true;
-  const batchSize = options.batchSize ?? 1000;
+  // 5,000 leads a transaction: measured on 100,000 leads, 1,000 a batch spent more time committing
+  // (writing the same index pages again and again) than merging; 5,000 nearly halved the time, and
+  // a batch still holds the database for well under a second.
+  const batchSize = options.batchSize ?? BULK_BATCH;
   const report: BulkReport = { dry_run: dryRun, merged: 0, ambiguous: 0, skipped: 0, conversations_moved: 0, events_moved: 0, ambiguous_leads: [] };
   let cursor = '';
   let seen = 0;

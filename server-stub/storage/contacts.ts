@@ -53,7 +53,8 @@ export async function updateContact(db: Db, id: string, changes: Partial<Contact
 export async function usersForIdentity(db: Db, appId: string, userId: string | null, emailNorm: string | null): Promise<ContactRow[]> {
   // Two indexed lookups rather than one OR, which SQLite's planner answers by reading every user.
   const live = db.selectFrom('contacts').selectAll().where('app_id', '=', appId).where('role', '=', 'user').where('merged_into', 'is', null);
-  const byId = userId === null ? [] : await live.where('user_id', '=', userId).execute();
+  // `user_id is not null` lets the planner use the partial unique (app_id, user_id) index.
+  const byId = userId === null ? [] : await live.where('user_id', 'is not', null).where('user_id', '=', userId).execute();
   const byEmail = emailNorm === null ? [] : await live.where('email_norm', '=', emailNorm).execute();
   return [...byId, ...byEmail.filter((u) => !byId.some((x) => x.id === u.id))];
 }
@@ -87,7 +88,7 @@ export async function listContacts(db: Db, appId: string, f: ContactFilter): Pro
   let q = db.selectFrom('contacts').selectAll().where('app_id', '=', appId).where('merged_into', 'is', null);
   q = f.role ? q.where('role', '=', f.role) : q.where('role', '!=', 'visitor');
   if (f.email !== undefined) q = q.where('email_norm', '=', f.email);
-  if (f.user_id !== undefined) q = q.where('user_id', '=', f.user_id);
+  if (f.user_id !== undefined) q = q.where('user_id', 'is not', null).where('user_id', '=', f.user_id);
   if (f.cursor !== undefined) q = q.where('id', '>', f.cursor);
   return q.orderBy('id').limit(f.limit + 1).execute();
 }

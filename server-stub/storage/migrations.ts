@@ -213,6 +213,13 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('contacts_app_user_id_role').on('contacts').columns(['app_id', 'user_id', 'role']).execute();
     },
   },
+  '0006_drop_user_id_role_index': {
+    async up(db: Kysely<any>) {
+      // The user_id lookups now say `user_id is not null`, so the partial unique (app_id, user_id)
+      // index serves them; this one only cost every insert of a contact one more index write.
+      await db.schema.dropIndex('contacts_app_user_id_role').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

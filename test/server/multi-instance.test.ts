@@ -74,14 +74,16 @@ describe.skipIf(testDialect !== 'postgres')('several instances on one PostgreSQL
     controller.abort();
   });
 
+  const LEADS = 12_000;
   it('R12: killing A in the middle of a bulk merge and letting B finish leaves every lead merged or untouched, no message lost', async () => {
     const client = new pg.Client({ connectionString: testPostgresUrl, options: `-c search_path=${schema}` });
     await client.connect();
     try {
-      // 3,000 leads with a conversation and a message each, 3,000 matching users: written directly for speed.
+      // 12,000 leads (more than two bulk-merge batches) with a conversation and a message each, 12,000
+      // matching users: written directly for speed.
       const now = new Date().toISOString();
       const tag = randomBytes(3).toString('hex');
-      const leads = Array.from({ length: 3000 }, (_, i) => ({ id: `cnt_bulk${tag}l${String(i).padStart(5, '0')}`, email: `p${tag}${i}@bulk.example` }));
+      const leads = Array.from({ length: LEADS }, (_, i) => ({ id: `cnt_bulk${tag}l${String(i).padStart(5, '0')}`, email: `p${tag}${i}@bulk.example` }));
       for (let i = 0; i < leads.length; i += 500) {
         const part = leads.slice(i, i + 500);
         const contactRows = part.flatMap((l, j) => [
@@ -110,10 +112,10 @@ describe.skipIf(testDialect !== 'postgres')('several instances on one PostgreSQL
         return rows.filter((r) => r.merged_into).length;
       };
       const mergedAfterKill = await check();
-      expect(mergedAfterKill).toBeLessThan(3000);
+      expect(mergedAfterKill).toBeLessThan(LEADS);
       const finish = await post(b.url, '/v1/merges/bulk', {}, b.adminToken);
       expect(finish.status).toBe(200);
-      expect(await check()).toBe(3000);
+      expect(await check()).toBe(LEADS);
       expect(Number((await client.query('select count(*) n from messages')).rows[0].n)).toBe(messagesBefore);
     } finally {
       await client.end();

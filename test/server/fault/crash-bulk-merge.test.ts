@@ -82,7 +82,7 @@ describe('crash injection: bulk merge', () => {
 
     const interrupted: { merged: number; untouched: number }[] = [];
     for (let k = 0; k < KILLS; k++) {
-      const p = run([CLI, 'bulk-merge', '--app', 'demo', '--db', dbPath, '--json']);
+      const p = run([CLI, 'bulk-merge', '--app', 'demo', '--db', dbPath, '--json', '--batch-size', '1000']);
       const probe = writeLockProbe(dbPath);
       // Wait until a seeded number of this run's batches committed and a merge transaction is open,
       // then kill at a seeded moment inside it (or just after it).

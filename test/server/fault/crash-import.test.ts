@@ -70,7 +70,7 @@ describe('crash injection: CSV import', () => {
 
     const after: number[] = [];
     for (let k = 0; k < KILLS; k++) {
-      const p = run([CLI, 'import-users', csvPath, '--app', 'demo', '--db', dbPath, '--json']);
+      const p = run([CLI, 'import-users', csvPath, '--app', 'demo', '--db', dbPath, '--json', '--batch-size', '1000']);
       const probe = writeLockProbe(dbPath);
       const before = after.at(-1) ?? 0;
       // `before + 1` waits for this run's first new batch to commit; the cap leaves at least one more batch after the one killed.
