@@ -18,6 +18,7 @@ import {
 } from 'kysely';
 
 const STATEMENT_CACHE_SIZE = 1000;
+const MAX_CACHED_PARAMETERS = 1000;
 
 /** Told the SQL text of every statement that is not a read, before it runs. */
 export type WriteObserver = (sql: string) => void;
@@ -121,19 +122,22 @@ class FairSqliteConnection implements DatabaseConnection {
     this.#onWrite = onWrite;
   }
 
-  #prepare(text: string): SQLite.Statement {
+  #prepare(text: string, parameterCount: number): SQLite.Statement {
     let statement = this.#statements.get(text);
     if (!statement) {
-      if (this.#statements.size >= STATEMENT_CACHE_SIZE) this.#statements.delete(this.#statements.keys().next().value!);
       statement = this.#sqlite.prepare(text);
+      // Statements with long parameter lists (a batch's IN list, a multi-row insert) differ from
+      // batch to batch and each holds a large compiled program: kept, they only cost memory.
+      if (parameterCount > MAX_CACHED_PARAMETERS) return statement;
+      if (this.#statements.size >= STATEMENT_CACHE_SIZE) this.#statements.delete(this.#statements.keys().next().value!);
       this.#statements.set(text, statement);
     }
     return statement;
   }
 
   executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const statement = this.#prepare(compiled.sql);
     const parameters = compiled.parameters as unknown[];
+    const statement = this.#prepare(compiled.sql, parameters.length);
     if (statement.reader) return Promise.resolve({ rows: statement.all(parameters) as R[] });
     // Before running it: whoever keeps answers derived from the data drops them first.
     this.#onWrite(compiled.sql);
