@@ -20,6 +20,7 @@ import { problemBody } from './problem.ts';
 import { BODY_LIMIT, parseJsonObject } from './read-body.ts';
 
 export const PING_PATH = '/v1/messenger/ping';
+const JSON_ONLY = ['content-type', 'application/json'];
 
 export function withPingFastPath(fallback: RequestListener, ping: PingEndpoint, log: (line: Record<string, unknown>) => void): RequestListener {
   return (req, res) => {
@@ -42,7 +43,7 @@ export function withPingFastPath(fallback: RequestListener, ping: PingEndpoint, 
     let status = 200;
     try {
       const json = JSON.stringify(await ping(parseJsonObject(body), origin, req.socket.remoteAddress ?? 'local'));
-      res.writeHead(200, { 'content-type': 'application/json', ...cors });
+      res.writeHead(200, origin ? ['content-type', 'application/json', 'access-control-allow-origin', origin, 'vary', 'Origin'] : JSON_ONLY);
       res.end(json);
     } catch (error) {
       if (error instanceof ServiceError) {

@@ -58,20 +58,26 @@ export function parseJsonObject(bytes: Uint8Array): unknown {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte-order mark is not content (as TextDecoder did)
   const escapes = text.includes('\\');
   if (text.includes('\u0000') || (escapes && /(^|[^\\])\\u0000/i.test(text))) throw new ServiceError(400, 'invalid-input', 'the body contains a NUL character');
-  if (text.trim() === '') return {};
+  if (!/\S/.test(text)) return {};
   let value: unknown;
-  // A `\uD800`-style escape can spell a lone surrogate: not text, and no database stores it as sent.
-  let lone = false;
-  const reviver = (key: string, v: unknown) => {
-    if (LONE_SURROGATE.test(key) || (typeof v === 'string' && LONE_SURROGATE.test(v))) lone = true;
-    return v;
-  };
   try {
-    value = escapes && text.includes('\\u') ? JSON.parse(text, reviver) : JSON.parse(text);
-  } catch {
+    // A `\uD800`-style escape can spell a lone surrogate: not text, and no database stores it as sent.
+    if (escapes && text.includes('\\u')) value = parseRefusingLoneSurrogates(text);
+    else value = JSON.parse(text);
+  } catch (error) {
+    if (error instanceof ServiceError) throw error;
     throw new ServiceError(400, 'invalid-json', 'the body is not valid JSON');
   }
-  if (lone) throw new ServiceError(400, 'invalid-unicode', 'the body spells a lone UTF-16 surrogate, which is not text');
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ServiceError(400, 'invalid-json', 'the body must be a JSON object');
+  return value;
+}
+
+function parseRefusingLoneSurrogates(text: string): unknown {
+  let lone = false;
+  const value: unknown = JSON.parse(text, (key, v: unknown) => {
+    if (LONE_SURROGATE.test(key) || (typeof v === 'string' && LONE_SURROGATE.test(v))) lone = true;
+    return v;
+  });
+  if (lone) throw new ServiceError(400, 'invalid-unicode', 'the body spells a lone UTF-16 surrogate, which is not text');
   return value;
 }
