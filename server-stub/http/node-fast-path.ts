@@ -20,12 +20,15 @@ import { problemBody } from './problem.ts';
 import { BODY_LIMIT, parseJsonObject } from './read-body.ts';
 
 export const PING_PATH = '/v1/messenger/ping';
-const JSON_ONLY = ['content-type', 'application/json'];
+/** Host headers @hono/node-server accepts without a closer look; any other goes to it to decide. */
+const VALID_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
 
 export function withPingFastPath(fallback: RequestListener, ping: PingEndpoint, log: (line: Record<string, unknown>) => void): RequestListener {
   return (req, res) => {
     const length = req.headers['content-length'];
-    if (req.method !== 'POST' || req.url !== PING_PATH || length === undefined || !/^\d+$/.test(length) || Number(length) > BODY_LIMIT || req.headers['transfer-encoding'] !== undefined) {
+    const host = req.headers.host;
+    if (req.method !== 'POST' || req.url !== PING_PATH || length === undefined || !/^\d+$/.test(length) || Number(length) > BODY_LIMIT
+      || req.headers['transfer-encoding'] !== undefined || host === undefined || !VALID_HOST.test(host)) {
       fallback(req, res);
       return;
     }
@@ -33,7 +36,11 @@ export function withPingFastPath(fallback: RequestListener, ping: PingEndpoint, 
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.once('end', () => void answer(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), started).catch(() => res.destroy()));
-    req.once('error', () => res.destroy());
+    req.once('error', () => {
+      // The client went away mid-body: nothing to answer, but the request is still logged.
+      res.destroy();
+      log({ level: 'info', method: 'POST', path: PING_PATH, status: 499, ms: Math.round((performance.now() - started) * 10) / 10 });
+    });
   };
 
   async function answer(req: IncomingMessage, res: ServerResponse, body: Buffer, started: number): Promise<void> {
@@ -43,19 +50,26 @@ export function withPingFastPath(fallback: RequestListener, ping: PingEndpoint, 
     let status = 200;
     try {
       const json = JSON.stringify(await ping(parseJsonObject(body), origin, req.socket.remoteAddress ?? 'local'));
-      res.writeHead(200, origin ? ['content-type', 'application/json', 'access-control-allow-origin', origin, 'vary', 'Origin'] : JSON_ONLY);
+      // With a Content-Length, as Hono's adapter sends it (not chunked).
+      const length = String(Buffer.byteLength(json));
+      res.writeHead(200, origin
+        ? ['content-type', 'application/json', 'content-length', length, 'access-control-allow-origin', origin, 'vary', 'Origin']
+        : ['content-type', 'application/json', 'content-length', length]);
       res.end(json);
     } catch (error) {
+      let problem: string;
+      let headers: Record<string, string> = {};
       if (error instanceof ServiceError) {
         status = error.status;
-        res.writeHead(status, { 'content-type': 'application/problem+json', ...error.headers, ...cors });
-        res.end(JSON.stringify(problemBody(status, error.slug, error.message)));
+        headers = error.headers;
+        problem = JSON.stringify(problemBody(status, error.slug, error.message));
       } else {
         status = 500;
         log({ level: 'error', method: 'POST', path: PING_PATH, error: error instanceof Error ? error.stack ?? error.message : String(error) });
-        res.writeHead(500, { 'content-type': 'application/problem+json', ...cors });
-        res.end(JSON.stringify(problemBody(500, 'internal', 'the server failed; nothing was changed')));
+        problem = JSON.stringify(problemBody(500, 'internal', 'the server failed; nothing was changed'));
       }
+      res.writeHead(status, { 'content-type': 'application/problem+json', 'content-length': String(Buffer.byteLength(problem)), ...headers, ...cors });
+      res.end(problem);
     }
     log({ level: 'info', method: 'POST', path: PING_PATH, status, ms: Math.round((performance.now() - started) * 10) / 10 });
   }

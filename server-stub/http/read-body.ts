@@ -56,13 +56,12 @@ export function parseJsonObject(bytes: Uint8Array): unknown {
   if (!isUtf8(bytes)) throw new ServiceError(400, 'invalid-utf8', 'the body is not valid UTF-8');
   let text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte-order mark is not content (as TextDecoder did)
-  const escapes = text.includes('\\');
-  if (text.includes('\u0000') || (escapes && /(^|[^\\])\\u0000/i.test(text))) throw new ServiceError(400, 'invalid-input', 'the body contains a NUL character');
+  if (text.includes('\u0000')) throw nulError();
   if (!/\S/.test(text)) return {};
   let value: unknown;
   try {
-    // A `\uD800`-style escape can spell a lone surrogate: not text, and no database stores it as sent.
-    if (escapes && text.includes('\\u')) value = parseRefusingLoneSurrogates(text);
+    // A `\u` escape can spell a NUL or a lone surrogate, which only the parsed strings show.
+    if (text.includes('\\u')) value = parseCheckingEscapes(text);
     else value = JSON.parse(text);
   } catch (error) {
     if (error instanceof ServiceError) throw error;
@@ -72,12 +71,22 @@ export function parseJsonObject(bytes: Uint8Array): unknown {
   return value;
 }
 
-function parseRefusingLoneSurrogates(text: string): unknown {
+const nulError = () => new ServiceError(400, 'invalid-input', 'the body contains a NUL character');
+
+/** JSON.parse, refusing strings (keys or values) that escapes made into a NUL or a lone surrogate. */
+function parseCheckingEscapes(text: string): unknown {
+  let nul = false;
   let lone = false;
+  const check = (s: string) => {
+    if (s.includes('\u0000')) nul = true;
+    if (LONE_SURROGATE.test(s)) lone = true;
+  };
   const value: unknown = JSON.parse(text, (key, v: unknown) => {
-    if (LONE_SURROGATE.test(key) || (typeof v === 'string' && LONE_SURROGATE.test(v))) lone = true;
+    check(key);
+    if (typeof v === 'string') check(v);
     return v;
   });
+  if (nul) throw nulError();
   if (lone) throw new ServiceError(400, 'invalid-unicode', 'the body spells a lone UTF-16 surrogate, which is not text');
   return value;
 }

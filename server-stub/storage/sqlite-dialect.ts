@@ -104,6 +104,14 @@ class FairSqliteDriver implements Driver {
   }
 
   async releaseConnection(): Promise<void> {
+    // A transaction left open (its rollback failed) must not swallow the next caller's queries.
+    if (this.#sqlite.inTransaction) {
+      try {
+        this.#sqlite.exec('rollback');
+      } catch {
+        // nothing more can be done here; the next begin will fail loudly rather than nest
+      }
+    }
     this.#lock.release();
   }
 
@@ -138,9 +146,10 @@ class FairSqliteConnection implements DatabaseConnection {
   executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const parameters = compiled.parameters as unknown[];
     const statement = this.#prepare(compiled.sql, parameters.length);
+    // Before running it: whoever keeps answers derived from the data drops them first. Every
+    // statement that may write is told, also one that returns rows (`insert … returning`).
+    if (!statement.readonly) this.#onWrite(compiled.sql);
     if (statement.reader) return Promise.resolve({ rows: statement.all(parameters) as R[] });
-    // Before running it: whoever keeps answers derived from the data drops them first.
-    this.#onWrite(compiled.sql);
     const { changes, lastInsertRowid } = statement.run(parameters);
     return Promise.resolve({ numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] });
   }

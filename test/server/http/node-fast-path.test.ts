@@ -17,11 +17,14 @@ interface Answer {
   body: unknown;
 }
 
-const COMPARED_HEADERS = ['content-type', 'access-control-allow-origin', 'vary', 'retry-after'];
+const COMPARED_HEADERS = ['content-type', 'content-length', 'transfer-encoding', 'access-control-allow-origin', 'vary', 'retry-after'];
 
 let t: TestServer;
 let server: Server;
 let port: number;
+/** The same app behind @hono/node-server alone, for comparison over a real socket too. */
+let honoServer: Server;
+let honoPort: number;
 let fallbackCalls: number;
 let app: App;
 
@@ -37,22 +40,32 @@ async function serve(options: Parameters<typeof startTestServer>[0] = {}) {
   server = createServer(withPingFastPath(fallback, t.parley.ping, () => undefined));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
+  honoServer = createServer(hono);
+  await new Promise<void>((resolve) => honoServer.listen(0, '127.0.0.1', resolve));
+  honoPort = (honoServer.address() as AddressInfo).port;
 }
 
 afterEach(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  await new Promise<void>((resolve) => honoServer.close(() => resolve()));
   await t.close();
 });
 
 /** Sends raw bytes over a real socket (so bodies that are not valid UTF-8 arrive as sent). */
-function overSocket(path: string, body: Buffer, headers: Record<string, string>, chunked = false): Promise<Answer> {
+function overSocket(path: string, body: Buffer, headers: Record<string, string>, chunked = false, to = port): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: 'POST', headers: chunked ? headers : { ...headers, 'content-length': String(body.length) } }, (res) => {
+    const req = httpRequest({ host: '127.0.0.1', port: to, path, method: 'POST', headers: chunked ? headers : { ...headers, 'content-length': String(body.length) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode!, headers: Object.fromEntries(COMPARED_HEADERS.map((h) => [h, res.headers[h] as string | undefined])), body: text ? JSON.parse(text) : null });
+        let parsed: unknown = text;
+        try {
+          parsed = text ? JSON.parse(text) : null;
+        } catch {
+          // not JSON (an adapter's own plain answer): compared as text
+        }
+        resolve({ status: res.statusCode!, headers: Object.fromEntries(COMPARED_HEADERS.map((h) => [h, res.headers[h] as string | undefined])), body: parsed });
       });
     });
     req.on('error', reject);
@@ -69,11 +82,19 @@ async function throughHono(path: string, body: Buffer, headers: Record<string, s
   return { status: res.status, headers: Object.fromEntries(COMPARED_HEADERS.map((h) => [h, res.headers.get(h) ?? undefined])), body: text ? JSON.parse(text) : null };
 }
 
-/** Both ways, in this order: the fast path first, then Hono (so a known visitor is known to both). */
-async function both(body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }, path = '/v1/messenger/ping') {
+/**
+ * Both ways, in this order: the fast path first, then Hono (so a known visitor is known to both),
+ * Hono through its node adapter on a socket (every header compared) and through `app.fetch`.
+ */
+async function both(body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }, viaFetchToo = true) {
+  const path = '/v1/messenger/ping';
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   const fast = await overSocket(path, bytes, headers);
-  const hono = await throughHono(path, bytes, headers);
+  const hono = await overSocket(path, bytes, headers, false, honoPort);
+  if (viaFetchToo) {
+    const viaFetch = await throughHono(path, bytes, headers);
+    expect({ status: viaFetch.status, body: viaFetch.body }).toEqual({ status: hono.status, body: hono.body });
+  }
   return { fast, hono };
 }
 
@@ -102,6 +123,7 @@ describe('ping fast path (node:http) answers as the Hono route does', () => {
     ['not JSON', '{"app_id":', 400],
     ['a JSON array', '[1,2]', 400],
     ['a NUL character', '{"app_id":"a\\u0000b","visitor_id":"v-fast-path-1"}', 400],
+    ['a NUL after an escaped backslash', '{"app_id":"a\\\\\\u0000b","visitor_id":"v-fast-path-1"}', 400],
     ['a lone surrogate', '{"app_id":"\\ud800","visitor_id":"v-fast-path-1"}', 400],
     ['an empty body', '', 400],
     ['a junk identity', null, 400],
@@ -116,6 +138,14 @@ describe('ping fast path (node:http) answers as the Hono route does', () => {
     expect(fast.headers['content-type']).toBe('application/problem+json');
     expect(fast.status).toBe(status);
     expect(fast).toEqual(hono);
+  });
+
+  it('a Host header the adapter refuses is left to it: the same answer both ways', async () => {
+    // (Not through app.fetch: a fetch Request carries no Host header of its own.)
+    const { fast, hono } = await both(ping(), { 'content-type': 'application/json', host: 'bad host' }, false);
+    expect(fast.status).toBe(400);
+    expect(fast).toEqual(hono);
+    expect(fallbackCalls).toBe(1);
   });
 
   it('bytes that are not UTF-8: 400 both ways', async () => {
@@ -143,7 +173,8 @@ describe('ping fast path (node:http) answers as the Hono route does', () => {
 });
 
 describe('ping fast path under rate limits', () => {
-  beforeEach(async () => serve({ rateLimits: { perVisitor: 2, perIp: 1000, perToken: 1000, windowMs: 60_000 } }));
+  // Three calls a round below: the fast path, Hono on a socket, Hono through app.fetch.
+  beforeEach(async () => serve({ rateLimits: { perVisitor: 3, perIp: 1000, perToken: 1000, windowMs: 60_000 } }));
 
   it('the limit is shared by both paths and refused alike (429 with Retry-After)', async () => {
     const { fast: first, hono: second } = await both(ping());

@@ -17,6 +17,8 @@ describe('which writes may change a known visitor\'s ping answer', () => {
     ['replace into "contacts" values (?)'],
     ['create table "t" ("a" text)'],
     ['update "contacts" set "last_seen_at" = ?, "name" = ? where "id" = ?'],
+    ['update "contacts" set "updated_at" = updated_at, "name" = ? where "id" = ?'],
+    ['update "contacts" set "updated_at" = ? where "id" = ?'],
   ])('changes answers: %s', (sql) => {
     expect(mayChangePingAnswers(sql)).toBe(true);
   });
@@ -26,6 +28,7 @@ describe('which writes may change a known visitor\'s ping answer', () => {
     ['commit'],
     ['rollback'],
     ['update "contacts" set "last_seen_at" = ? where "id" = ?'],
+    ['update "contacts" set "updated_at" = updated_at where "id" = ? and "merged_into" is null'],
     ['insert into "contacts" ("id", "app_id", "role") values (?, ?, ?)'],
     ['insert into "contacts" ("id") values (?) on conflict do nothing'],
     ['insert into "visitors" ("app_id", "visitor_id", "contact_id", "created_at") values (?, ?, ?, ?) on conflict ("app_id", "visitor_id") do nothing'],
