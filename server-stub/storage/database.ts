@@ -62,9 +62,10 @@ function openSqlite(path: string): DatabaseHandle {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  // Bulk imports and merges touch many index pages: a 64 MiB page cache (default 2 MiB) keeps
-  // them in memory, and a larger WAL checkpoints less often inside their batch commits.
-  sqlite.pragma('cache_size = -65536');
+  // Bulk imports and merges touch many index pages: a 32 MiB page cache (default 2 MiB) keeps them
+  // in memory (64 MiB was no faster on 100,000 users and took an import process over 300 MB), and
+  // a larger WAL checkpoints less often inside their batch commits.
+  sqlite.pragma('cache_size = -32768');
   sqlite.pragma('wal_autocheckpoint = 4000');
   // Every query and transaction runs on this one connection behind a first-come, first-served lock,
   // so concurrent requests in this process queue up instead of meeting SQLITE_BUSY.
