@@ -107,6 +107,31 @@ describe.skipIf(testDialect !== 'sqlite')('kept ping answers on the real server 
     expect(after.contact.role).toBe('visitor');
   });
 
+  it('R5: a user whose page views were kept answers "pending" on the next one after a lead is marked for them, and the merge runs', async () => {
+    const user = widget(t, app);
+    await user.login({ user_id: 'u-cara', email: 'cara@example.com' });
+    await t.drain();
+    expect((await keptPing(user)).merge.status).toBe('none');
+    const lead = widget(t, app);
+    await lead.start('Hello from before I signed up');
+    await lead.ping({ lead: { email: 'cara@example.com' } }); // R3: marked for u-cara
+    expect((await user.ping()).body.merge.status).toBe('pending');
+    await t.drain();
+    expect((await user.ping()).body.merge.status).toBe('done');
+  });
+
+  it('R15: after logout the old visitor id gets a new visitor, never the user\'s kept answer', async () => {
+    const w = widget(t, app);
+    await w.login({ user_id: 'u-dan' });
+    await t.drain();
+    const asUser = await keptPing(w);
+    expect(asUser.contact.user_id).toBe('u-dan');
+    await w.logout();
+    const after = (await w.ping()).body;
+    expect(after.contact).toMatchObject({ role: 'visitor', user_id: null });
+    expect(after.contact.id).not.toBe(asUser.contact.id);
+  });
+
   it('a bulk merge that takes the lead away shows in the lead\'s next page view', async () => {
     const w = widget(t, app);
     await w.ping({ lead: { email: 'bo@example.com' } });
