@@ -19,7 +19,7 @@ import type { PingEndpoint } from './ping-endpoint.ts';
 import { problemBody } from './problem.ts';
 import { BODY_LIMIT, parseJsonObject } from './read-body.ts';
 
-export const PING_PATH = '/v1/messenger/ping';
+const PING_PATH = '/v1/messenger/ping';
 /** Host headers @hono/node-server accepts without a closer look; any other goes to it to decide. */
 const VALID_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
 

@@ -32,7 +32,7 @@ export interface BulkReport {
   ambiguous_leads: { id: string; email: string | null; user_ids: string[] }[];
 }
 
-export const BULK_BATCH = 3000;
+const BULK_BATCH = 3000;
 
 export async function bulkMerge(s: Services, app: App, options: BulkOptions = {}): Promise<BulkReport> {
   const dryRun = options.dry_run === true;

@@ -24,8 +24,6 @@ export interface PingAnswers {
   /** Taken before reading, handed to `keep`: an answer read across a write is not kept. */
   readonly generation: number;
   keep(generation: number, appId: string, visitorId: string, contactId: string, answer: PingAnswer): void;
-  /** Drops every kept answer (a write that may change them). */
-  drop(): void;
   readonly size: number;
 }
 
@@ -75,7 +73,6 @@ export function createPingAnswers(source: PingAnswerSource, mayChangeAnswers: (s
       if (kept.size >= MAX_KEPT) kept.clear(); // bounded: visitors beyond it are simply read again
       kept.set(key(appId, visitorId), { contactId, answer: Object.freeze(answer) });
     },
-    drop,
     get size() {
       return kept.size;
     },

@@ -36,7 +36,7 @@ interface Row {
 
 const KNOWN = new Set(['user_id', 'email', 'name']);
 
-export const IMPORT_BATCH = 3000;
+const IMPORT_BATCH = 3000;
 
 export async function importUsers(s: Services, app: App, input: Readable | ReadableStream<Uint8Array> | string, options: ImportOptions = {}): Promise<ImportReport & { failed_count: number; complete: boolean }> {
   // 3,000 rows a transaction: fewer commits rewriting the same index pages than 1,000 (measured on

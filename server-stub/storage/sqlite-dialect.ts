@@ -4,8 +4,7 @@
  *
  * - A first-come, first-served lock. kysely's own SqliteDriver wakes every waiter on each release
  *   and lets them race for the connection again, so with 50 requests in flight each query cost ~50
- *   wake-ups (it halved the ping rate under 50 connections). Here a release hands the connection to
- *   the next waiter only. The lock is still needed: a transaction holds the connection across
+ *   wake-ups. Here a release hands the connection to the next waiter only. The lock is still needed: a transaction holds the connection across
  *   awaits, and a query from another request must not run inside it.
  * - Prepared statements kept and reused: kysely prepares every query anew, and the same SQL text (a
  *   ping's read, a merge batch's statements) runs thousands of times. Bounded, since multi-row
