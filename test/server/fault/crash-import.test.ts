@@ -15,7 +15,7 @@ import { CLI, cli, inspect, integrityCheck, kill, run, seedMessengerLeads, sleep
 
 const SEED = 0x1a9_0002;
 const KILLS = 5;
-const ROWS = 4000; // eight batches of the killed imports (--batch-size 500): a window for each kill
+const ROWS = 12_000; // twelve batches of the killed imports (--batch-size 1000): imports got fast enough that 4,000 rows left a kill too little time
 
 const dir = mkdtempSync(join(tmpdir(), 'parley-crash-import-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,7 +70,7 @@ describe('crash injection: CSV import', () => {
 
     const after: number[] = [];
     for (let k = 0; k < KILLS; k++) {
-      const p = run([CLI, 'import-users', csvPath, '--app', 'demo', '--db', dbPath, '--json', '--batch-size', '500']);
+      const p = run([CLI, 'import-users', csvPath, '--app', 'demo', '--db', dbPath, '--json', '--batch-size', '1000']);
       const probe = writeLockProbe(dbPath);
       const before = after.at(-1) ?? 0;
       // `before + 1` waits for this run's first new batch to commit; the cap leaves at least one more batch after the one killed.
