@@ -350,6 +350,9 @@ describe.skipIf(skip)(title, () => {
     await openShop(page);
     await sendMessage(page, 'Checking the styles');
     await expect.poll(() => panel(page).getByText('Sending…').count(), { timeout: 5000 }).toBe(0);
+    // Measured once the message shows as a bubble: just after sending, the list can still show its
+    // empty-state line for a moment, and the two measures would then compare different elements.
+    await expect.poll(() => page.evaluate(() => document.querySelector('[data-parley]')?.shadowRoot?.querySelector('ol li')?.className ?? ''), { timeout: 5000 }).toMatch(/\bg\b/);
 
     const measure = () =>
       page.evaluate(() => {
