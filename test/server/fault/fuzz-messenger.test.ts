@@ -14,8 +14,9 @@ const REJECTED_WANTED = 5_000;
 let t: TestServer;
 const errors: Record<string, unknown>[] = [];
 beforeAll(async () => {
-  // No background worker: every row change is caused by the request under test.
-  t = await startTestServer({ runWorker: false, log: (line) => void (line['level'] === 'error' && errors.push(line)) });
+  // No background writer (merge worker, coalesced last-seen flush): every row change is caused by
+  // the request under test.
+  t = await startTestServer({ runWorker: false, lastSeenFlushMs: 3_600_000, log: (line) => void (line['level'] === 'error' && errors.push(line)) });
   await seedFuzzTarget(t);
 });
 afterAll(async () => t.close());
