@@ -8,6 +8,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import { migrationProvider } from './migrations.ts';
 import { FairSqliteDialect } from './sqlite-dialect.ts';
+import { startWalCheckpointer } from './wal-checkpointer.ts';
 import type { Database } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -63,10 +64,15 @@ function openSqlite(path: string): DatabaseHandle {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   // Bulk imports and merges touch many index pages: a 32 MiB page cache (default 2 MiB) keeps them
-  // in memory (64 MiB was no faster on 100,000 users and took an import process over 300 MB), and
-  // a larger WAL checkpoints less often inside their batch commits.
+  // in memory (64 MiB was no faster on 100,000 users and took an import process over 300 MB).
   sqlite.pragma('cache_size = -32768');
-  sqlite.pragma('wal_autocheckpoint = 4000');
+  // Checkpoints run on a worker thread (wal-checkpointer.ts); this connection checkpoints only if
+  // the WAL still reaches 64 MiB, as when the worker cannot keep up or could not start. After a
+  // checkpoint the WAL file is cut back to that size rather than keep its largest size on disk.
+  const file = path !== ':memory:' && path !== '';
+  sqlite.pragma(`wal_autocheckpoint = ${file ? 16384 : 4000}`);
+  sqlite.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+  const checkpointer = file ? startWalCheckpointer(path) : undefined;
   // Every query and transaction runs on this one connection behind a first-come, first-served lock,
   // so concurrent requests in this process queue up instead of meeting SQLITE_BUSY.
   const listeners: ((sql: string) => void)[] = [];
@@ -76,7 +82,10 @@ function openSqlite(path: string): DatabaseHandle {
     db,
     dialect: 'sqlite',
     changes: { onWrite: (l) => void listeners.push(l), dataVersion: () => dataVersion.get() as number },
-    close: () => db.destroy(),
+    close: async () => {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
   };
 }
 

@@ -1,0 +1,33 @@
+// Runs SQLite WAL checkpoints on a thread of its own (see wal-checkpointer.ts for why). Plain
+// JavaScript so that Node loads it as it is, under tsx, vitest or plain node alike.
+import { parentPort, workerData } from 'node:worker_threads';
+import SQLite from 'better-sqlite3';
+
+const db = new SQLite(workerData.path, { fileMustExist: true });
+// Never wait for a lock: a checkpoint that cannot run now is simply tried on the next tick.
+db.pragma('busy_timeout = 0');
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+let failures = 0;
+
+const timer = setInterval(() => {
+  try {
+    checkpoint.get();
+    failures = 0;
+  } catch (error) {
+    if (error?.code === 'SQLITE_BUSY' || error?.code === 'SQLITE_LOCKED') return;
+    // Anything else (the file removed, a disk error): stop and let the main connection's own
+    // automatic checkpoints take over.
+    if (++failures >= 3) stop(String(error?.message ?? error));
+  }
+}, workerData.intervalMs);
+
+function stop(error) {
+  clearInterval(timer);
+  db.close();
+  parentPort.postMessage({ stopped: true, error });
+  parentPort.close();
+}
+
+parentPort.on('message', (message) => {
+  if (message === 'stop') stop(undefined);
+});
