@@ -3,8 +3,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 
-const db = new SQLite(workerData.path, { fileMustExist: true });
-// Never wait for a lock: a checkpoint that cannot run now is simply tried on the next tick.
+const { path, intervalMs } = workerData;
+const db = new SQLite(path, { fileMustExist: true });
+// Never wait for a lock: what a reader or the writer still needs is copied on a later tick. (A
+// RESTART checkpoint, which waits for readers while holding writers back, made the main
+// connection fail with SQLITE_BUSY when it upgraded a read transaction to a write.)
 db.pragma('busy_timeout = 0');
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 let failures = 0;
@@ -15,11 +18,10 @@ const timer = setInterval(() => {
     failures = 0;
   } catch (error) {
     if (error?.code === 'SQLITE_BUSY' || error?.code === 'SQLITE_LOCKED') return;
-    // Anything else (the file removed, a disk error): stop and let the main connection's own
-    // automatic checkpoints take over.
+    // Anything else (the file removed, a disk error): stop, and the main connection takes over.
     if (++failures >= 3) stop(String(error?.message ?? error));
   }
-}, workerData.intervalMs);
+}, intervalMs);
 
 function stop(error) {
   clearInterval(timer);

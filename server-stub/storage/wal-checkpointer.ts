@@ -1,11 +1,15 @@
 /**
  * Runs SQLite's WAL checkpoints on a worker thread. A checkpoint copies the WAL back into the
  * database file and syncs both to disk; run by the connection that commits (SQLite's default), that
- * disk wait blocks the whole server, and in a bulk merge or import it was most of the time spent
- * committing (measured: the same merge ran 1.3x faster with checkpoints off the main thread).
- * Commits themselves are not synced (synchronous = NORMAL in WAL mode), so the main thread no
- * longer waits for the disk at all. If the worker cannot run, the main connection's own automatic
- * checkpoints (kept at a higher threshold) still bound the WAL.
+ * disk wait blocks the whole server, and in a bulk merge or an import it was most of the time spent
+ * committing. Commits themselves are not synced (synchronous = NORMAL in WAL mode, which the main
+ * connection keeps: the checkpoints' syncs are what keep the file sound after a power loss), so
+ * with this worker running the main thread no longer waits for the disk on a commit.
+ *
+ * The worker never waits for a lock, so it cannot hold the server up; when it falls behind a stream
+ * of large batches, the main connection's own automatic checkpoint (at a high threshold) still bounds
+ * the WAL, and `onFailure` tells the main connection when the worker has stopped for any reason
+ * other than `stop()`, so that it checkpoints at the usual threshold again.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -14,15 +18,32 @@ export interface WalCheckpointer {
   stop(): Promise<void>;
 }
 
-export function startWalCheckpointer(path: string, intervalMs = 100): WalCheckpointer {
+export interface WalCheckpointerOptions {
+  intervalMs?: number;
+  onFailure?: (reason: string) => void;
+}
+
+export function startWalCheckpointer(path: string, options: WalCheckpointerOptions = {}): WalCheckpointer {
+  const workerData = { path, intervalMs: options.intervalMs ?? 100 };
   // execArgv: [] because the worker is plain JavaScript and needs none of the parent's loaders.
-  const worker = new Worker(new URL('./wal-checkpoint-worker.mjs', import.meta.url), { workerData: { path, intervalMs }, execArgv: [] });
+  const worker = new Worker(new URL('./wal-checkpoint-worker.mjs', import.meta.url), { workerData, execArgv: [] });
   // It must never keep a process alive on its own (a CLI run ends when its work ends).
   worker.unref();
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  // A failed worker only means checkpoints fall back to the main connection.
-  worker.on('error', () => undefined);
   let stopping = false;
+  let failed = false;
+  const fail = (reason: string) => {
+    if (stopping || failed) return;
+    failed = true;
+    options.onFailure?.(reason);
+  };
+  worker.on('message', (m: { stopped?: boolean; error?: string }) => {
+    if (m.stopped && m.error !== undefined) fail(m.error);
+  });
+  worker.on('error', (error) => fail(error.message));
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => {
+    fail('the checkpoint worker exited');
+    resolve();
+  }));
   return {
     async stop() {
       if (!stopping) {

@@ -44,7 +44,7 @@ describe('WAL checkpoints on a worker thread', () => {
   };
 
   it('copies committed pages into the database file while the writer never checkpoints', async () => {
-    checkpointer = startWalCheckpointer(path, 20);
+    checkpointer = startWalCheckpointer(path, { intervalMs: 20 });
     const before = statSync(path).size;
     writeMegabytes(2);
     expect(statSync(`${path}-wal`).size).toBeGreaterThan(2_000_000);
@@ -61,13 +61,27 @@ describe('WAL checkpoints on a worker thread', () => {
   });
 
   it('stops on request, and a stopped worker checkpoints nothing more', async () => {
-    checkpointer = startWalCheckpointer(path, 20);
+    checkpointer = startWalCheckpointer(path, { intervalMs: 20 });
     await checkpointer.stop();
     await checkpointer.stop(); // twice is harmless
     const before = statSync(path).size;
     writeMegabytes(1);
     await new Promise((r) => setTimeout(r, 300));
     expect(statSync(path).size).toBe(before);
+  });
+
+  it('tells its owner when it stops by itself (here: it cannot open the file), so the owner checkpoints again', async () => {
+    const reasons: string[] = [];
+    checkpointer = startWalCheckpointer(join(dir, 'missing.sqlite'), { intervalMs: 20, onFailure: (reason) => reasons.push(reason) });
+    expect(await until(() => reasons.length > 0)).toBe(true);
+    expect(reasons).toHaveLength(1);
+  });
+
+  it('does not call a stop on request a failure', async () => {
+    const reasons: string[] = [];
+    checkpointer = startWalCheckpointer(path, { intervalMs: 20, onFailure: (reason) => reasons.push(reason) });
+    await checkpointer.stop();
+    expect(reasons).toEqual([]);
   });
 
   it('a database opened on a file runs one, and closing the database stops it', async () => {
