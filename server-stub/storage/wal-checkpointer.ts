@@ -11,6 +11,8 @@
  * the WAL, and `onFailure` tells the main connection when the worker has stopped for any reason
  * other than `stop()`, so that it checkpoints at the usual threshold again.
  */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 export interface WalCheckpointer {
@@ -26,7 +28,10 @@ export interface WalCheckpointerOptions {
 export function startWalCheckpointer(path: string, options: WalCheckpointerOptions = {}): WalCheckpointer {
   const workerData = { path, intervalMs: options.intervalMs ?? 100 };
   // execArgv: [] because the worker is plain JavaScript and needs none of the parent's loaders.
-  const worker = new Worker(new URL('./wal-checkpoint-worker.mjs', import.meta.url), { workerData, execArgv: [] });
+  // A plain path: Vite rewrites `new URL('./file', import.meta.url)` into a web address when this
+  // module is loaded in a browser-like test environment.
+  const file = join(dirname(fileURLToPath(import.meta.url)), 'wal-checkpoint-worker.mjs');
+  const worker = new Worker(file, { workerData, execArgv: [] });
   // It must never keep a process alive on its own (a CLI run ends when its work ends).
   worker.unref();
   let stopping = false;
