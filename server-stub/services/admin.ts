@@ -64,7 +64,7 @@ export async function createContact(s: Services, app: App, input: NewContactInpu
       const now = s.clock.now().toISOString();
       contact = await insertContact(trx, {
         id: s.ids('cnt'), app_id: app.id, role: 'lead', user_id: null, email, email_norm: email === null ? null : normaliseEmail(email), name: input.name ?? null,
-        created_via: 'api', created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null,
+        created_via: 'api', created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null, attributes: '{}',
       });
       await emitWebhookEvents(trx, s, app.id, [contactCreated(contact)]);
     }

@@ -13,8 +13,10 @@
  * Leads are claimed by a conditional update first, so a lead merged meanwhile is never merged twice.
  */
 import { sql } from 'kysely';
+import { carryAttributes, encodeAttributes, parseAttributes, type Attributes } from '../domain/attributes.ts';
 import { checkMerge, type MergeTrigger } from '../domain/rules.ts';
 import { findContact, type Db } from '../storage/contacts.ts';
+import { forUpdate } from '../storage/row-locks.ts';
 import type { MergesTable } from '../storage/schema.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
 import { emitWebhookEvents } from './webhooks.ts';
@@ -106,20 +108,10 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
       events.set(r.contact_id, Number(r.n));
     }
   }
-  const copyable = await trx.selectFrom('attributes as a').innerJoin('merge_batch as b', 'b.from_id', 'a.contact_id')
-    .select(['a.contact_id', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('b.batch_id', '=', batchId)
-    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('attributes as u').select('u.key').whereRef('u.contact_id', '=', 'b.into_id').whereRef('u.key', '=', 'a.key'))))
-    .groupBy('a.contact_id').execute();
-  for (const r of copyable) attributes.set(r.contact_id, Number(r.n));
+  const attributesMoved = await carryAttributesOver(trx, pairs, batchId);
+  for (const [from, n] of attributesMoved) attributes.set(from, n);
 
   await trx.updateTable('conversations').set({ contact_id: intoOf('conversations.contact_id') }).where('contact_id', 'in', batch.select('from_id')).execute();
-
-  // Attributes: the user's value wins; between two leads of one batch, the first copied wins.
-  await trx.insertInto('attributes').columns(['contact_id', 'key', 'value'])
-    .expression(trx.selectFrom('attributes as a').innerJoin('merge_batch as b', 'b.from_id', 'a.contact_id').select(['b.into_id', 'a.key', 'a.value']).where('b.batch_id', '=', batchId))
-    .onConflict((oc) => oc.columns(['contact_id', 'key']).doNothing()).execute();
-  await trx.deleteFrom('attributes').where('contact_id', 'in', batch.select('from_id')).execute();
 
   // Events: pre-aggregated per (user, name) so one statement never touches a row twice.
   await trx.insertInto('event_summaries').columns(['contact_id', 'name', 'count', 'first_at', 'last_at'])
@@ -148,6 +140,44 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
   await emitWebhookEvents(trx, s, appId, rows.map((m) => ({ type: 'contact.merged' as const, data: { merge_id: m.id, lead_id: m.from_id, user_id: m.into_id, trigger: m.trigger, conversations_moved: m.conversations_moved, events_moved: m.events_moved, attributes_moved: m.attributes_moved, merged_at: m.created_at } })));
   await trx.deleteFrom('merge_batch').where('batch_id', '=', batchId).execute();
   return rows.map(mergeView);
+}
+
+/**
+ * R6 for attributes: the leads' objects are read after the claim (which locked their rows), the
+ * users' locked (PostgreSQL), each lead's keys the user has no value for are copied in batch order
+ * (between two leads of one batch, the first wins), and every changed object is written in one
+ * statement through the work table. The leads' tombstones keep no attributes. Answers how many
+ * attributes each lead moved.
+ */
+async function carryAttributesOver(trx: Db, pairs: readonly { from: string; into: string }[], batchId: string): Promise<Map<string, number>> {
+  const objects = new Map<string, Attributes>();
+  const read = async (ids: string[], lock: boolean) => {
+    for (const part of chunks(ids, 1000)) {
+      const q = trx.selectFrom('contacts').select(['id', 'attributes']).where('id', 'in', part);
+      for (const r of await (lock ? forUpdate(trx, q) : q).execute()) objects.set(r.id, parseAttributes(r.attributes));
+    }
+  };
+  await read(pairs.map((p) => p.from), false);
+  await read([...new Set(pairs.map((p) => p.into))], true);
+  const moved = new Map<string, number>();
+  const written = new Map<string, Attributes>();
+  for (const p of pairs) {
+    const lead = objects.get(p.from) ?? {};
+    if (Object.keys(lead).length === 0) continue;
+    const carried = carryAttributes(written.get(p.into) ?? objects.get(p.into) ?? {}, lead);
+    moved.set(p.from, carried.moved);
+    if (carried.moved > 0) written.set(p.into, carried.next);
+    written.set(p.from, {});
+  }
+  if (written.size === 0) return moved;
+  const workId = `${batchId}:attributes`;
+  const rows = [...written].map(([id, a]) => ({ batch_id: workId, from_id: id, into_id: id, attributes: encodeAttributes(a) }));
+  for (const part of chunks(rows, 200)) await trx.insertInto('merge_batch').values(part).execute();
+  await trx.updateTable('contacts')
+    .set({ attributes: sql`(select b.attributes from merge_batch b where b.batch_id = ${workId} and b.from_id = contacts.id)` })
+    .where('id', 'in', trx.selectFrom('merge_batch').select('from_id').where('batch_id', '=', workId)).execute();
+  await trx.deleteFrom('merge_batch').where('batch_id', '=', workId).execute();
+  return moved;
 }
 
 async function findMergeFrom(db: Db, fromId: string): Promise<MergeView | null> {

@@ -6,10 +6,12 @@
 import { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { sql } from 'kysely';
+import { encodeAttributes, parseAttributes, withAttributes } from '../domain/attributes.ts';
 import { checkIdentity, normaliseEmail, type Identity } from '../domain/identity.ts';
 import { emailMatch, matchUser } from '../domain/rules.ts';
 import type { App } from '../storage/apps.ts';
 import { updateContact, type ContactRow, type Db } from '../storage/contacts.ts';
+import { forUpdate } from '../storage/row-locks.ts';
 import type { Services } from './context.ts';
 import { contactCreated, emitWebhookEvents } from './webhooks.ts';
 
@@ -143,19 +145,20 @@ const IN_LIST = 900;
 const slices = <T>(xs: readonly T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 
 /**
- * Upserts one batch of rows in a handful of set-based statements: users are looked up together,
- * new ones inserted together, attributes upserted together, then the matching leads marked (R3/R4).
+ * Upserts one batch of rows in a handful of set-based statements: users are looked up together
+ * (and locked on PostgreSQL, since their attributes are rewritten whole), new ones inserted together
+ * with their attributes, then the matching leads marked (R3/R4).
  * Rows are matched in file order against what the batch has already done, as row-by-row would.
  */
 async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<{ created: number; updated: number; unchanged: number }> {
   const userIds = rows.flatMap((r) => (r.identity.user_id === null ? [] : [r.identity.user_id]));
   const emails = [...new Set(rows.flatMap((r) => (r.identity.email === null ? [] : [normaliseEmail(r.identity.email)])))];
   const found = new Map<string, ContactRow>();
-  const live = trx.selectFrom('contacts').selectAll().where('app_id', '=', app.id).where('role', '=', 'user').where('merged_into', 'is', null);
+  const live = forUpdate(trx, trx.selectFrom('contacts').selectAll().where('app_id', '=', app.id).where('role', '=', 'user').where('merged_into', 'is', null));
   // By user_id alone (unique in an app), then kept if a live user: with the role in the query,
   // SQLite's planner read every user through (app_id, role) instead of the (app_id, user_id) index.
   for (const part of slices(userIds, IN_LIST)) {
-    const named = await trx.selectFrom('contacts').selectAll().where('app_id', '=', app.id).where('user_id', 'is not', null).where('user_id', 'in', part).execute();
+    const named = await forUpdate(trx, trx.selectFrom('contacts').selectAll().where('app_id', '=', app.id).where('user_id', 'is not', null).where('user_id', 'in', part)).execute();
     for (const u of named) if (u.role === 'user' && u.merged_into === null) found.set(u.id, u);
   }
   for (const part of slices(emails, IN_LIST)) for (const u of await live.where('email_norm', 'in', part).execute()) found.set(u.id, u);
@@ -167,18 +170,9 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
   };
   found.forEach(index);
 
-  const currentAttributes = new Map<string, Map<string, string>>();
-  for (const part of slices([...found.keys()], IN_LIST)) {
-    for (const a of await trx.selectFrom('attributes').select(['contact_id', 'key', 'value']).where('contact_id', 'in', part).execute()) {
-      if (!currentAttributes.has(a.contact_id)) currentAttributes.set(a.contact_id, new Map());
-      currentAttributes.get(a.contact_id)!.set(a.key, a.value);
-    }
-  }
-
   const now = s.clock.now().toISOString();
   const inserts: ContactRow[] = [];
   const updates: { id: string; changes: Partial<ContactRow> }[] = [];
-  const attributeRows: { contact_id: string; key: string; value: string }[] = [];
   const counts = { created: 0, updated: 0, unchanged: 0 };
   for (const row of rows) {
     const emailNorm = row.identity.email === null ? null : normaliseEmail(row.identity.email);
@@ -187,15 +181,14 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
       ...(emailNorm !== null ? byEmail.get(emailNorm) ?? [] : []),
     ];
     const match = matchUser(row.identity, candidates);
-    const attrs = Object.entries(row.attributes).map(([key, v]) => ({ key, value: JSON.stringify(v) }));
     if (!match) {
       const user: ContactRow = {
         id: s.ids('cnt'), app_id: app.id, role: 'user', user_id: row.identity.user_id, email: row.identity.email, email_norm: emailNorm, name: row.name ?? null,
         created_via: 'csv', created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null,
+        attributes: encodeAttributes(row.attributes),
       };
       inserts.push(user);
       index(user);
-      for (const a of attrs) attributeRows.push({ contact_id: user.id, ...a });
       counts.created++;
       continue;
     }
@@ -204,27 +197,21 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
     if (row.identity.user_id !== null && user.user_id === null) changes.user_id = row.identity.user_id;
     if (row.identity.email !== null && user.email !== row.identity.email) Object.assign(changes, { email: row.identity.email, email_norm: emailNorm });
     if (row.name !== undefined && row.name !== user.name) changes.name = row.name;
-    const mine = currentAttributes.get(user.id);
-    const changedAttrs = attrs.filter((a) => mine?.get(a.key) !== a.value);
-    if (Object.keys(changes).length === 0 && changedAttrs.length === 0) {
+    const attributes = withAttributes(parseAttributes(user.attributes), row.attributes);
+    if (attributes.changed) changes.attributes = encodeAttributes(attributes.next);
+    if (Object.keys(changes).length === 0) {
       counts.unchanged++;
       continue;
     }
     counts.updated++;
-    if (Object.keys(changes).length > 0) {
-      updates.push({ id: user.id, changes: { ...changes, updated_at: now } });
-      Object.assign(user, changes);
-      index(user);
-    }
-    for (const a of changedAttrs) attributeRows.push({ contact_id: user.id, ...a });
+    updates.push({ id: user.id, changes: { ...changes, updated_at: now } });
+    Object.assign(user, changes);
+    index(user);
   }
 
   for (const part of slices(inserts, 60)) await trx.insertInto('contacts').values(part).execute();
   await emitWebhookEvents(trx, s, app.id, inserts.map(contactCreated));
   for (const u of updates) await updateContact(trx, u.id, u.changes);
-  for (const part of slices(attributeRows, 300)) {
-    await trx.insertInto('attributes').values(part).onConflict((oc) => oc.columns(['contact_id', 'key']).doUpdateSet({ value: (eb) => eb.ref('excluded.value') })).execute();
-  }
 
   // R3/R4: messenger leads sharing an email with exactly one user are marked for that user, in one
   // statement through the (lead, user) work table rather than one update per lead.

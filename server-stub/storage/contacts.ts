@@ -1,5 +1,7 @@
-/** Contacts, visitor cookies bound to them, attributes and event summaries. */
+/** Contacts (with their attributes), visitor cookies bound to them, and event summaries. */
 import { sql, type Kysely } from 'kysely';
+import { encodeAttributes, parseAttributes, sortedAttributes, withAttributes, type Attributes } from '../domain/attributes.ts';
+import { forUpdate } from './row-locks.ts';
 import type { ContactsTable, Database, EventSummariesTable } from './schema.ts';
 
 export type Db = Kysely<Database>;
@@ -95,19 +97,18 @@ export async function listContacts(db: Db, appId: string, f: ContactFilter): Pro
 
 // ---- attributes -------------------------------------------------------------------------------
 
-export async function getAttributes(db: Db, contactId: string): Promise<Record<string, unknown>> {
-  const rows = await db.selectFrom('attributes').select(['key', 'value']).where('contact_id', '=', contactId).orderBy('key').execute();
-  return Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
+export async function getAttributes(db: Db, contactId: string): Promise<Attributes> {
+  const row = await db.selectFrom('contacts').select('attributes').where('id', '=', contactId).executeTakeFirst();
+  return row ? sortedAttributes(parseAttributes(row.attributes)) : {};
 }
 
-export async function setAttributes(db: Db, contactId: string, attributes: Record<string, unknown>): Promise<void> {
-  for (const [key, value] of Object.entries(attributes)) {
-    await db
-      .insertInto('attributes')
-      .values({ contact_id: contactId, key, value: JSON.stringify(value) })
-      .onConflict((oc) => oc.columns(['contact_id', 'key']).doUpdateSet({ value: (eb) => eb.ref('excluded.value') }))
-      .execute();
-  }
+/** Sets these attributes on the contact (others kept); call inside a transaction. */
+export async function setAttributes(db: Db, contactId: string, attributes: Attributes): Promise<void> {
+  if (Object.keys(attributes).length === 0) return;
+  const row = await forUpdate(db, db.selectFrom('contacts').select('attributes').where('id', '=', contactId)).executeTakeFirst();
+  if (!row) return;
+  const { next, changed } = withAttributes(parseAttributes(row.attributes), attributes);
+  if (changed) await db.updateTable('contacts').set({ attributes: encodeAttributes(next) }).where('id', '=', contactId).execute();
 }
 
 // ---- events -----------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ export interface ContactsTable {
   /** Pending mark (R2, R3). */
   merge_into_id: string | null;
   merge_trigger: MergeTrigger | null;
+  /** Custom attributes: a JSON object of JSON values, `{}` when there are none. */
+  attributes: string;
 }
 
 export interface VisitorsTable {
@@ -38,13 +40,6 @@ export interface VisitorsTable {
   visitor_id: string;
   contact_id: string;
   created_at: string;
-}
-
-export interface AttributesTable {
-  contact_id: string;
-  key: string;
-  /** JSON-encoded value. */
-  value: string;
 }
 
 export interface EventSummariesTable {
@@ -118,6 +113,8 @@ export interface MergeBatchTable {
   batch_id: string;
   from_id: string;
   into_id: string;
+  /** A user's attributes after a merge (rows keyed by the user's id), else null. */
+  attributes: string | null;
 }
 
 export type WebhookEvent = 'contact.merged' | 'contact.created' | 'conversation.created' | 'message.created';
@@ -163,7 +160,6 @@ export interface Database {
   apps: AppsTable;
   contacts: ContactsTable;
   visitors: VisitorsTable;
-  attributes: AttributesTable;
   event_summaries: EventSummariesTable;
   events: EventsTable;
   conversations: ConversationsTable;

@@ -47,7 +47,7 @@ export async function seedMessengerLeads(parley: Parley, app: App, emails: strin
     for (const part of chunks(leads)) {
       await trx.insertInto('contacts').values(part.map((l, i) => ({
         id: l.id, app_id: app.id, role: 'lead' as const, user_id: null, email: l.email, email_norm: l.email.toLowerCase(), name: `Lead ${i}`, created_via: 'messenger' as const,
-        created_at: now, updated_at: now, last_seen_at: now, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null,
+        created_at: now, updated_at: now, last_seen_at: now, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null, attributes: '{}',
       }))).execute();
       await trx.insertInto('visitors').values(part.map((l) => ({ app_id: app.id, visitor_id: l.visitorId, contact_id: l.id, created_at: now }))).execute();
       await trx.insertInto('conversations').values(part.map((l) => ({ id: l.conversationId, app_id: app.id, contact_id: l.id, client_id: randomUUID(), created_at: now, updated_at: now, contact_read_at: now }))).execute();

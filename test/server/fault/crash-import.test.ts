@@ -33,13 +33,13 @@ interface ImportState {
 function importState(dbPath: string, leads: SeededLead[]): ImportState {
   return inspect(dbPath, (db) => {
     const users = db.prepare("select id, user_id, email, name from contacts where role = 'user' and created_via = 'csv'").all() as { id: string; user_id: string; email: string; name: string }[];
-    const plan = db.prepare("select value from attributes where contact_id = ? and key = 'plan'");
+    const plan = db.prepare("select json_extract(attributes, '$.plan') as value from contacts where id = ?");
     const incomplete: string[] = [];
     for (const u of users) {
       const i = Number(u.user_id.slice(4));
       const want = row(i);
       const p = plan.get(u.id) as { value: string } | undefined;
-      if (u.email !== want.email || u.name !== want.name || p?.value !== JSON.stringify(want.plan)) incomplete.push(`${u.user_id}: ${JSON.stringify({ u, p })}`);
+      if (u.email !== want.email || u.name !== want.name || p?.value !== want.plan) incomplete.push(`${u.user_id}: ${JSON.stringify({ u, p })}`);
     }
     const byEmail = new Map(users.map((u) => [u.email, u.id]));
     const lead = db.prepare('select merged_into, merge_into_id, merge_trigger from contacts where id = ?');

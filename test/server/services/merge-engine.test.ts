@@ -16,7 +16,7 @@ async function contact(id: string, role: ContactRow['role']): Promise<ContactRow
   const now = '2026-01-01T00:00:00.000Z';
   return insertContact(t.parley.services.db, {
     id, app_id: app.id, role, user_id: role === 'user' ? `uid-${id}` : null, email: null, email_norm: null, name: null, created_via: 'messenger',
-    created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null,
+    created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null, attributes: '{}',
   });
 }
 

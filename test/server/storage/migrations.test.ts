@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { migrationProvider } from '../../../server-stub/storage/migrations.ts';
+import { testDialect, testPostgresUrl } from '../../support/server-app.ts';
+
+/** A bare database at any migration, on the dialect this test project runs on. */
+async function bareDatabase(): Promise<{ db: Kysely<any>; migrator: Migrator; close(): Promise<void> }> {
+  if (testDialect === 'sqlite') {
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new SQLite(':memory:') }) });
+    return { db, migrator: new Migrator({ db, provider: migrationProvider }), close: () => db.destroy() };
+  }
+  const { default: pg } = await import('pg');
+  const schema = `parley_migrate_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: testPostgresUrl });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: testPostgresUrl, max: 2, options: `-c search_path=${schema}` }) }) });
+  return {
+    db,
+    migrator: new Migrator({ db, provider: migrationProvider, migrationTableSchema: schema }),
+    async close() {
+      await db.destroy();
+      await admin.query(`drop schema ${schema} cascade`);
+      await admin.end();
+    },
+  };
+}
+
+describe('migrations', () => {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => close?.());
+
+  it('0007 moves every attribute row onto its contact as one JSON object, values unchanged', async () => {
+    const bare = await bareDatabase();
+    close = bare.close;
+    const { db, migrator } = bare;
+    expect((await migrator.migrateTo('0006_drop_user_id_role_index')).error).toBeUndefined();
+    const now = '2026-01-01T00:00:00.000Z';
+    await db.insertInto('apps').values({ id: 'a', name: 'A', admin_token: 't', identity_secret: 's', webhook_secret: 'w', created_at: now }).execute();
+    const contact = (id: string) => ({ id, app_id: 'a', role: 'lead', created_via: 'messenger', created_at: now, updated_at: now });
+    await db.insertInto('contacts').values([contact('with'), contact('without')]).execute();
+    await db.insertInto('attributes').values([
+      { contact_id: 'with', key: 'plan', value: JSON.stringify('pro') },
+      { contact_id: 'with', key: 'score', value: JSON.stringify(42) },
+      { contact_id: 'with', key: 'vip', value: JSON.stringify(null) },
+      { contact_id: 'with', key: 'quote "x"', value: JSON.stringify('é\\n') },
+    ]).execute();
+
+    const { error, results } = await migrator.migrateToLatest();
+    expect(error).toBeUndefined();
+    expect(results?.map((r) => r.migrationName)).toContain('0007_attributes_on_contact');
+    const rows = await db.selectFrom('contacts').select(['id', 'attributes']).orderBy('id').execute();
+    expect(rows.map((r) => [r.id, JSON.parse(r.attributes)])).toEqual([
+      ['with', { plan: 'pro', score: 42, vip: null, 'quote "x"': 'é\\n' }],
+      ['without', {}],
+    ]);
+    // The table is gone: nothing can read or write attributes the old way any more.
+    await expect(sql`select count(*) from attributes`.execute(db)).rejects.toThrow();
+  });
+});
