@@ -180,13 +180,12 @@ function generateLeads(dbPath: string, appId: string, shape: Shape): number {
   const rnd = prng(42);
   const base = Date.now() - 60 * DAY;
   const ids = createIdGenerator(() => base);
-  const contact = db.prepare(`INSERT INTO contacts (id, app_id, role, user_id, email, email_norm, name, created_via, created_at, updated_at, last_seen_at, attributes)
-    VALUES (?, ?, 'lead', NULL, ?, ?, ?, 'messenger', ?, ?, ?, ?)`);
+  const contact = db.prepare(`INSERT INTO contacts (id, app_id, role, user_id, email, email_norm, name, created_via, created_at, updated_at, last_seen_at, attributes, event_summaries)
+    VALUES (?, ?, 'lead', NULL, ?, ?, ?, 'messenger', ?, ?, ?, ?, ?)`);
   const visitor = db.prepare('INSERT INTO visitors (app_id, visitor_id, contact_id, created_at) VALUES (?, ?, ?, ?)');
   const conversation = db.prepare('INSERT INTO conversations (id, app_id, contact_id, client_id, created_at, updated_at, contact_read_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
   const message = db.prepare('INSERT INTO messages (id, app_id, conversation_id, author_type, author_id, body, client_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
   const event = db.prepare('INSERT INTO events (id, app_id, contact_id, name, metadata, occurred_at) VALUES (?, ?, ?, ?, ?, ?)');
-  const summary = db.prepare('INSERT INTO event_summaries (contact_id, name, count, first_at, last_at) VALUES (?, ?, ?, ?, ?)');
   const iso = (ms: number) => new Date(ms).toISOString();
   let rows = 0;
   const insertRange = db.transaction((from: number, to: number) => {
@@ -194,9 +193,7 @@ function generateLeads(dbPath: string, appId: string, shape: Shape): number {
       const t = base + Math.floor(rnd() * 50 * DAY);
       const id = ids('cnt');
       const email = leadEmail(i);
-      // Drawn before the rows below, in the order the generator always drew it.
       const score = Math.floor(rnd() * 100);
-      contact.run(id, appId, email, email.toLowerCase(), `Lead ${i}`, iso(t), iso(t + 3_600_000), iso(t + 3_600_000), leadAttributes(i, score));
       visitor.run(appId, randomUUID(), id, iso(t));
       // Two conversations, five messages: three in the first, two in the second.
       for (let c = 0; c < 2; c++) {
@@ -211,14 +208,16 @@ function generateLeads(dbPath: string, appId: string, shape: Shape): number {
             agent ? null : randomUUID(), iso(ct + m * 60_000));
         }
       }
-      // Ten events in three names, and their summaries (the merge moves the summaries).
+      // Ten events in three names, and their summaries on the contact (the merge moves the summaries).
       let k = 0;
+      const summaries: Record<string, { count: number; first_at: string; last_at: string }> = {};
       for (const [name, n] of EVENTS) {
         const first = t + k * 120_000;
         for (let e = 0; e < n; e++, k++) event.run(ids('evt'), appId, id, name, e === 0 ? `{"path":"/p/${i}"}` : null, iso(t + k * 120_000));
-        summary.run(id, name, n, iso(first), iso(t + (k - 1) * 120_000));
+        summaries[name] = { count: n, first_at: iso(first), last_at: iso(t + (k - 1) * 120_000) };
       }
-      rows += 1 + 1 + 2 + 5 + 10 + 3 + 5;
+      contact.run(id, appId, email, email.toLowerCase(), `Lead ${i}`, iso(t), iso(t + 3_600_000), iso(t + 3_600_000), leadAttributes(i, score), sortedJson(JSON.stringify(summaries)));
+      rows += 1 + 1 + 2 + 5 + 10;
     }
   });
   for (let i = 0; i < shape.leads; i += 5000) insertRange(i, Math.min(shape.leads, i + 5000));
@@ -266,11 +265,11 @@ function writeCsv(path: string, shape: Shape): void {
 }
 
 /** Users that already have a `page_view` summary, so the merge must combine rather than move it. */
+const USER_PAGE_VIEWS = JSON.stringify({ page_view: { count: 2, first_at: '2020-01-01T00:00:00.000Z', last_at: '2020-01-02T00:00:00.000Z' } });
 function addUserEvents(dbPath: string, appId: string): number {
   const db = new SQLite(dbPath);
-  const r = db.prepare(`INSERT INTO event_summaries (contact_id, name, count, first_at, last_at)
-    SELECT id, 'page_view', 2, '2020-01-01T00:00:00.000Z', '2020-01-02T00:00:00.000Z' FROM contacts
-    WHERE app_id = ? AND role = 'user' AND created_via = 'csv' AND CAST(substr(user_id, 5) AS INTEGER) % 10 = 0`).run(appId);
+  const r = db.prepare(`UPDATE contacts SET event_summaries = ?
+    WHERE app_id = ? AND role = 'user' AND created_via = 'csv' AND CAST(substr(user_id, 5) AS INTEGER) % 10 = 0`).run(USER_PAGE_VIEWS, appId);
   db.close();
   return r.changes;
 }
@@ -353,28 +352,31 @@ function sqlMerge(dbPath: string, appId: string): SqlMergeResult {
   const inBatch = 'IN (SELECT lead_id FROM batch)';
   const userOf = (col: string) => `(SELECT user_id FROM batch WHERE lead_id = ${col})`;
   const fill = db.prepare('INSERT INTO batch (lead_id, user_id) SELECT lead_id, user_id FROM pairs WHERE seq > ? AND seq <= ?');
-  const claim = db.prepare(`UPDATE contacts SET merged_into = ${userOf('contacts.id')}, merged_at = ?, merge_into_id = NULL, merge_trigger = NULL, updated_at = ?
-    WHERE id ${inBatch} AND merged_into IS NULL`);
+  // Last in the batch: the tombstones' attributes and summaries are emptied once everything is read.
+  const claim = db.prepare(`UPDATE contacts SET merged_into = ${userOf('contacts.id')}, merged_at = ?, merge_into_id = NULL, merge_trigger = NULL, updated_at = ?,
+    attributes = '{}', event_summaries = '{}' WHERE id ${inBatch} AND merged_into IS NULL`);
   const audit = db.prepare(`INSERT INTO merges (id, app_id, from_id, into_id, trigger, conversations_moved, events_moved, attributes_moved, created_at)
     SELECT 'mrg_' || b.lead_id, ?, b.lead_id, b.user_id, 'bulk',
       (SELECT count(*) FROM conversations c WHERE c.contact_id = b.lead_id),
-      (SELECT coalesce(sum(e.count), 0) FROM event_summaries e WHERE e.contact_id = b.lead_id),
+      (SELECT coalesce(sum(json_extract(j.value, '$.count')), 0) FROM json_each((SELECT event_summaries FROM contacts WHERE id = b.lead_id)) j),
       (SELECT count(*) FROM json_each((SELECT attributes FROM contacts WHERE id = b.lead_id)) a
         WHERE a.key NOT IN (SELECT key FROM json_each((SELECT attributes FROM contacts WHERE id = b.user_id)))),
       ? FROM batch b`);
   const conversations = db.prepare(`UPDATE conversations SET contact_id = ${userOf('conversations.contact_id')} WHERE contact_id ${inBatch}`);
-  const events = db.prepare(`INSERT INTO event_summaries (contact_id, name, count, first_at, last_at)
-    SELECT ${userOf('e.contact_id')}, e.name, e.count, e.first_at, e.last_at FROM event_summaries e WHERE e.contact_id ${inBatch}
-    ON CONFLICT (contact_id, name) DO UPDATE SET count = event_summaries.count + excluded.count,
-      first_at = CASE WHEN excluded.first_at < event_summaries.first_at THEN excluded.first_at ELSE event_summaries.first_at END,
-      last_at = CASE WHEN excluded.last_at > event_summaries.last_at THEN excluded.last_at ELSE event_summaries.last_at END`);
-  const dropEvents = db.prepare(`DELETE FROM event_summaries WHERE contact_id ${inBatch}`);
+  // The user's and the lead's summaries as rows (json_each), combined per name, back into one object.
+  const summaryRows = (source: string) => `SELECT j.key AS k, json_extract(j.value, '$.count') AS c, json_extract(j.value, '$.first_at') AS f, json_extract(j.value, '$.last_at') AS l FROM ${source}`;
+  const events = db.prepare(`UPDATE contacts SET event_summaries = (
+      SELECT json_group_object(k, json_object('count', c, 'first_at', f, 'last_at', l)) FROM (
+        SELECT k, sum(c) AS c, min(f) AS f, max(l) AS l FROM (
+          ${summaryRows('json_each(contacts.event_summaries) j')}
+          UNION ALL ${summaryRows('batch b JOIN contacts ld ON ld.id = b.lead_id, json_each(ld.event_summaries) j WHERE b.user_id = contacts.id')}
+        ) GROUP BY k))
+    WHERE id IN (SELECT user_id FROM batch)`);
   // json_patch(lead, user): the user's values win, the lead's other keys are added. (It would drop a
   // user's key whose value is JSON null; this data set has none. One lead per user here, as the
   // classification above guarantees.)
   const attributes = db.prepare(`UPDATE contacts SET attributes = (SELECT json_patch(l.attributes, contacts.attributes) FROM batch b JOIN contacts l ON l.id = b.lead_id WHERE b.user_id = contacts.id)
     WHERE id IN (SELECT user_id FROM batch)`);
-  const dropAttributes = db.prepare(`UPDATE contacts SET attributes = '{}' WHERE id ${inBatch}`);
   const visitors = db.prepare(`DELETE FROM visitors WHERE contact_id ${inBatch}`);
   const clear = db.prepare('DELETE FROM batch');
   const moved = db.prepare('SELECT coalesce(sum(conversations_moved), 0) AS c, coalesce(sum(events_moved), 0) AS e FROM merges WHERE from_id IN (SELECT lead_id FROM batch)');
@@ -393,21 +395,15 @@ function sqlMerge(dbPath: string, appId: string): SqlMergeResult {
   const runBatch = db.transaction((from: number, to: number) => {
     const now = new Date().toISOString();
     timed('fill batch', () => fill.run(from, to));
-    merged += timed('claim leads', () => claim.run(now, now).changes);
     timed('audit rows', () => audit.run(appId, now));
     const m = moved.get() as { c: number; e: number };
     conversationsMoved += m.c;
     eventsMoved += m.e;
     timed('conversations', () => conversations.run());
-    timed('event summaries', () => {
-      events.run();
-      dropEvents.run();
-    });
-    timed('attributes', () => {
-      attributes.run();
-      dropAttributes.run();
-    });
+    timed('event summaries', () => events.run());
+    timed('attributes', () => attributes.run());
     timed('visitors', () => visitors.run());
+    merged += timed('claim leads', () => claim.run(now, now).changes);
     clear.run();
   });
   for (let seq = 0; seq < total; seq += BATCH) timed('whole batches (incl. commit)', () => runBatch(seq, seq + BATCH));
@@ -436,7 +432,7 @@ function census(dbPath: string): Census {
   const c: Census = {
     messages: one('SELECT count(*) AS n FROM messages'),
     conversations: one('SELECT count(*) AS n FROM conversations'),
-    eventCount: one('SELECT sum(count) AS n FROM event_summaries'),
+    eventCount: one("SELECT sum(json_extract(j.value, '$.count')) AS n FROM contacts, json_each(contacts.event_summaries) j"),
     strayMessages: one(`SELECT count(*) AS n FROM messages m LEFT JOIN conversations c ON c.id = m.conversation_id LEFT JOIN contacts k ON k.id = c.contact_id
       WHERE k.id IS NULL OR k.merged_into IS NOT NULL OR k.role NOT IN ('user', 'lead')`),
     mergedLeads: one('SELECT count(*) AS n FROM contacts WHERE merged_into IS NOT NULL'),
@@ -456,19 +452,20 @@ function mergeState(dbPath: string): Record<string, string> {
   return out;
 }
 
-/** Attribute objects compare by content: key order and spacing differ between JSON writers. */
+/** Attribute and event summary objects compare by content: key order and spacing differ between JSON writers. */
 function hashRows(table: string, rows: Iterable<Record<string, unknown>>): string {
   const hash = createHash('sha256');
   for (const row of rows) {
-    const r = table === 'attributes' ? { id: row['id'], attributes: sortedJson(String(row['attributes'])) } : row;
+    const r = table === 'attributes' || table === 'event_summaries' ? { id: row['id'], [table]: sortedJson(String(row[table])) } : row;
     hash.update(`${JSON.stringify(r)}\n`);
   }
   return hash.digest('hex').slice(0, 16);
 }
 
 function sortedJson(text: string): string {
-  const o = JSON.parse(text) as Record<string, unknown>;
-  return JSON.stringify(Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]])));
+  const sorted = (v: unknown): unknown => (v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])])) : v);
+  return JSON.stringify(sorted(JSON.parse(text)));
 }
 
 function copyDb(from: string, to: string): void {
@@ -618,7 +615,7 @@ async function runSqlite(n: number, budget: number): Promise<DbRun> {
 const CENSUS_QUERIES: Record<keyof Census, string> = {
   messages: 'SELECT count(*) AS n FROM messages',
   conversations: 'SELECT count(*) AS n FROM conversations',
-  eventCount: 'SELECT sum(count) AS n FROM event_summaries',
+  eventCount: "SELECT sum((j.value->>'count')::bigint) AS n FROM contacts, jsonb_each(contacts.event_summaries::jsonb) j",
   strayMessages: `SELECT count(*) AS n FROM messages m LEFT JOIN conversations c ON c.id = m.conversation_id LEFT JOIN contacts k ON k.id = c.contact_id
     WHERE k.id IS NULL OR k.merged_into IS NOT NULL OR k.role NOT IN ('user', 'lead')`,
   mergedLeads: 'SELECT count(*) AS n FROM contacts WHERE merged_into IS NOT NULL',
@@ -629,7 +626,7 @@ const CENSUS_QUERIES: Record<keyof Census, string> = {
 const MERGE_STATE_QUERIES: Record<string, string> = {
   contacts: 'SELECT id, merged_into, merge_into_id, merge_trigger FROM contacts ORDER BY id',
   conversations: 'SELECT id, contact_id FROM conversations ORDER BY id',
-  event_summaries: 'SELECT contact_id, name, count, first_at, last_at FROM event_summaries ORDER BY contact_id, name',
+  event_summaries: 'SELECT id, event_summaries FROM contacts ORDER BY id',
   attributes: 'SELECT id, attributes FROM contacts ORDER BY id',
   visitors: 'SELECT app_id, visitor_id, contact_id FROM visitors ORDER BY app_id, visitor_id',
   merges: 'SELECT from_id, into_id, trigger, conversations_moved, events_moved, attributes_moved FROM merges ORDER BY from_id',
@@ -666,13 +663,12 @@ async function generateLeadsPg(schema: string, appId: string, shape: Shape): Pro
     const iso = (ms: number) => new Date(ms).toISOString();
     let rows = 0;
     for (let from = 0; from < shape.leads; from += BATCH) {
-      const t: Record<string, unknown[][]> = { contacts: [], visitors: [], conversations: [], messages: [], events: [], event_summaries: [] };
+      const t: Record<string, unknown[][]> = { contacts: [], visitors: [], conversations: [], messages: [], events: [] };
       for (let i = from; i < Math.min(shape.leads, from + BATCH); i++) {
         const at = base + Math.floor(rnd() * 50 * DAY);
         const id = ids('cnt');
         const email = leadEmail(i);
         const score = Math.floor(rnd() * 100);
-        t['contacts']!.push([id, appId, 'lead', null, email, email.toLowerCase(), `Lead ${i}`, 'messenger', iso(at), iso(at + 3_600_000), iso(at + 3_600_000), leadAttributes(i, score)]);
         t['visitors']!.push([appId, randomUUID(), id, iso(at)]);
         for (let k = 0; k < 2; k++) {
           const cid = ids('cnv');
@@ -687,20 +683,21 @@ async function generateLeadsPg(schema: string, appId: string, shape: Shape): Pro
           }
         }
         let k = 0;
+        const summaries: Record<string, { count: number; first_at: string; last_at: string }> = {};
         for (const [name, n] of EVENTS) {
           const first = at + k * 120_000;
           for (let e = 0; e < n; e++, k++) t['events']!.push([ids('evt'), appId, id, name, e === 0 ? `{"path":"/p/${i}"}` : null, iso(at + k * 120_000)]);
-          t['event_summaries']!.push([id, name, n, iso(first), iso(at + (k - 1) * 120_000)]);
+          summaries[name] = { count: n, first_at: iso(first), last_at: iso(at + (k - 1) * 120_000) };
         }
-        rows += 1 + 1 + 2 + 5 + 10 + 3 + 5;
+        t['contacts']!.push([id, appId, 'lead', null, email, email.toLowerCase(), `Lead ${i}`, 'messenger', iso(at), iso(at + 3_600_000), iso(at + 3_600_000), leadAttributes(i, score), sortedJson(JSON.stringify(summaries))]);
+        rows += 1 + 1 + 2 + 5 + 10;
       }
       await c.query('BEGIN');
-      await insertRows(c, 'contacts', ['id', 'app_id', 'role', 'user_id', 'email', 'email_norm', 'name', 'created_via', 'created_at', 'updated_at', 'last_seen_at', 'attributes'], t['contacts']!);
+      await insertRows(c, 'contacts', ['id', 'app_id', 'role', 'user_id', 'email', 'email_norm', 'name', 'created_via', 'created_at', 'updated_at', 'last_seen_at', 'attributes', 'event_summaries'], t['contacts']!);
       await insertRows(c, 'visitors', ['app_id', 'visitor_id', 'contact_id', 'created_at'], t['visitors']!);
       await insertRows(c, 'conversations', ['id', 'app_id', 'contact_id', 'client_id', 'created_at', 'updated_at', 'contact_read_at'], t['conversations']!);
       await insertRows(c, 'messages', ['id', 'app_id', 'conversation_id', 'author_type', 'author_id', 'body', 'client_id', 'created_at'], t['messages']!);
       await insertRows(c, 'events', ['id', 'app_id', 'contact_id', 'name', 'metadata', 'occurred_at'], t['events']!);
-      await insertRows(c, 'event_summaries', ['contact_id', 'name', 'count', 'first_at', 'last_at'], t['event_summaries']!);
       await c.query('COMMIT');
     }
     await c.query('ANALYZE');
@@ -776,12 +773,10 @@ async function sqlMergePg(schema: string, appId: string): Promise<SqlMergeResult
         const now = new Date().toISOString();
         await c.query('BEGIN');
         await timed('fill batch', () => c.query('INSERT INTO batch (lead_id, user_id) SELECT lead_id, user_id FROM pairs WHERE seq > $1 AND seq <= $2', [seq, seq + BATCH]));
-        merged += (await timed('claim leads', () => c.query(`UPDATE contacts k SET merged_into = b.user_id, merged_at = $1, merge_into_id = NULL, merge_trigger = NULL, updated_at = $1
-          FROM batch b WHERE k.id = b.lead_id AND k.merged_into IS NULL`, [now]))).rowCount ?? 0;
         await timed('audit rows', () => c.query(`INSERT INTO merges (id, app_id, from_id, into_id, trigger, conversations_moved, events_moved, attributes_moved, created_at)
           SELECT 'mrg_' || b.lead_id, $1, b.lead_id, b.user_id, 'bulk',
             (SELECT count(*) FROM conversations c WHERE c.contact_id = b.lead_id),
-            (SELECT coalesce(sum(e.count), 0) FROM event_summaries e WHERE e.contact_id = b.lead_id),
+            (SELECT coalesce(sum((j.value->>'count')::bigint), 0) FROM jsonb_each((SELECT event_summaries::jsonb FROM contacts WHERE id = b.lead_id)) j),
             (SELECT count(*) FROM jsonb_object_keys((SELECT attributes::jsonb FROM contacts WHERE id = b.lead_id)) k
               WHERE NOT (SELECT attributes::jsonb FROM contacts WHERE id = b.user_id) ? k),
             $2 FROM batch b`, [appId, now]));
@@ -789,21 +784,24 @@ async function sqlMergePg(schema: string, appId: string): Promise<SqlMergeResult
         conversationsMoved += Number(m.c);
         eventsMoved += Number(m.e);
         await timed('conversations', () => c.query('UPDATE conversations c SET contact_id = b.user_id FROM batch b WHERE c.contact_id = b.lead_id'));
-        await timed('event summaries', async () => {
-          await c.query(`INSERT INTO event_summaries (contact_id, name, count, first_at, last_at)
-            SELECT b.user_id, e.name, e.count, e.first_at, e.last_at FROM event_summaries e JOIN batch b ON b.lead_id = e.contact_id
-            ON CONFLICT (contact_id, name) DO UPDATE SET count = event_summaries.count + excluded.count,
-              first_at = CASE WHEN excluded.first_at < event_summaries.first_at THEN excluded.first_at ELSE event_summaries.first_at END,
-              last_at = CASE WHEN excluded.last_at > event_summaries.last_at THEN excluded.last_at ELSE event_summaries.last_at END`);
-          await c.query('DELETE FROM event_summaries e USING batch b WHERE e.contact_id = b.lead_id');
-        });
+        // The user's and the lead's summaries as rows (jsonb_each), combined per name, back into one object.
+        const summaryRows = (source: string) => `SELECT j.key AS k, (j.value->>'count')::bigint AS c, j.value->>'first_at' AS f, j.value->>'last_at' AS l FROM ${source}`;
+        await timed('event summaries', () => c.query(`UPDATE contacts u SET event_summaries = (
+            SELECT coalesce(jsonb_object_agg(k, jsonb_build_object('count', c, 'first_at', f, 'last_at', l)), '{}'::jsonb)::text FROM (
+              SELECT k, sum(c) AS c, min(f) AS f, max(l) AS l FROM (
+                ${summaryRows('jsonb_each(u.event_summaries::jsonb) j')}
+                UNION ALL ${summaryRows('contacts ld, jsonb_each(ld.event_summaries::jsonb) j WHERE ld.id = b.lead_id')}
+              ) x GROUP BY k) y)
+          FROM batch b WHERE u.id = b.user_id`));
         await timed('attributes', async () => {
           // lead || user: the user's values win, the lead's other keys are added (one lead per user here).
           await c.query(`UPDATE contacts u SET attributes = (l.attributes::jsonb || u.attributes::jsonb)::text
             FROM batch b JOIN contacts l ON l.id = b.lead_id WHERE u.id = b.user_id`);
-          await c.query(`UPDATE contacts k SET attributes = '{}' FROM batch b WHERE k.id = b.lead_id`);
         });
         await timed('visitors', () => c.query('DELETE FROM visitors v USING batch b WHERE v.contact_id = b.lead_id'));
+        // Last: the tombstones' attributes and summaries are emptied once everything is read.
+        merged += (await timed('claim leads', () => c.query(`UPDATE contacts k SET merged_into = b.user_id, merged_at = $1, merge_into_id = NULL, merge_trigger = NULL, updated_at = $1,
+          attributes = '{}', event_summaries = '{}' FROM batch b WHERE k.id = b.lead_id AND k.merged_into IS NULL`, [now]))).rowCount ?? 0;
         await c.query('DELETE FROM batch');
         await c.query('COMMIT');
       });
@@ -858,12 +856,11 @@ async function runPostgres(n: number, budget: number): Promise<DbRun> {
       schemas.splice(schemas.indexOf(insertCopy), 1);
     }
 
-    const userEvents = await withPg(work.name, async (c) => (await c.query(`INSERT INTO event_summaries (contact_id, name, count, first_at, last_at)
-      SELECT id, 'page_view', 2, '2020-01-01T00:00:00.000Z', '2020-01-02T00:00:00.000Z' FROM contacts
-      WHERE app_id = $1 AND role = 'user' AND created_via = 'csv' AND CAST(substr(user_id, 5) AS INTEGER) % 10 = 0`, [app.id])).rowCount ?? 0);
+    const userEvents = await withPg(work.name, async (c) => (await c.query(`UPDATE contacts SET event_summaries = $2
+      WHERE app_id = $1 AND role = 'user' AND created_via = 'csv' AND CAST(substr(user_id, 5) AS INTEGER) % 10 = 0`, [app.id, USER_PAGE_VIEWS])).rowCount ?? 0);
     await withPg(work.name, (c) => c.query('ANALYZE'));
     const before = await pgCensus(work.name);
-    const sqlCopy = await pgCopy(work.name, ['apps', 'contacts', 'visitors', 'event_summaries', 'events', 'conversations', 'messages']);
+    const sqlCopy = await pgCopy(work.name, ['apps', 'contacts', 'visitors', 'events', 'conversations', 'messages']);
     schemas.push(sqlCopy);
 
     console.log('  bulk merge (product: bulkMerge, child process)…');

@@ -64,7 +64,7 @@ export async function createContact(s: Services, app: App, input: NewContactInpu
       const now = s.clock.now().toISOString();
       contact = await insertContact(trx, {
         id: s.ids('cnt'), app_id: app.id, role: 'lead', user_id: null, email, email_norm: email === null ? null : normaliseEmail(email), name: input.name ?? null,
-        created_via: 'api', created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null, attributes: '{}',
+        created_via: 'api', created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null, attributes: '{}', event_summaries: '{}',
       });
       await emitWebhookEvents(trx, s, app.id, [contactCreated(contact)]);
     }
@@ -89,7 +89,7 @@ export async function contactDetail(s: Services, app: App, id: string) {
   return {
     ...(await adminView(s.db, contact)),
     attributes: await getAttributes(s.db, contact.id),
-    events: (await getEventSummaries(s.db, contact.id)).map((e) => ({ name: e.name, count: e.count, first_at: e.first_at, last_at: e.last_at })),
+    events: await getEventSummaries(s.db, contact.id),
     conversation_ids: conversations.map((c) => c.id),
     unread_count: await unreadCount(s.db, app.id, contact.id),
   };

@@ -3,6 +3,7 @@
  * in batches: each batch is one transaction, so a crash leaves each lead merged or untouched and a
  * re-run finishes the job. A dry run classifies the same way and writes nothing.
  */
+import { occurrences, parseEventSummaries } from '../domain/event-summaries.ts';
 import { classifyForBulk, type ContactFacts } from '../domain/rules.ts';
 import type { App } from '../storage/apps.ts';
 const FACTS = ['id', 'role', 'created_via', 'user_id', 'email_norm', 'merged_into', 'merge_into_id', 'merge_trigger'] as const;
@@ -106,7 +107,7 @@ async function mergeBatch(s: Services, app: App, pairs: { from: string; into: st
 async function countWhatWouldMove(s: Services, leadIds: string[], report: BulkReport): Promise<void> {
   if (leadIds.length === 0) return;
   const conv = await s.db.selectFrom('conversations').select((eb) => eb.fn.countAll<number>().as('n')).where('contact_id', 'in', leadIds).executeTakeFirstOrThrow();
-  const ev = await s.db.selectFrom('event_summaries').select((eb) => eb.fn.sum<number>('count').as('n')).where('contact_id', 'in', leadIds).executeTakeFirstOrThrow();
+  const leads = await s.db.selectFrom('contacts').select('event_summaries').where('id', 'in', leadIds).execute();
   report.conversations_moved += Number(conv.n);
-  report.events_moved += Number(ev.n ?? 0);
+  for (const l of leads) report.events_moved += occurrences(parseEventSummaries(l.event_summaries));
 }

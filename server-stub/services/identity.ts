@@ -20,7 +20,7 @@ function newContact(s: Services, appId: string, role: Role, via: ContactRow['cre
   const now = s.clock.now().toISOString();
   return {
     id: s.ids('cnt'), app_id: appId, role, user_id: null, email: null, email_norm: null, name: null, created_via: via,
-    created_at: now, updated_at: now, last_seen_at: now, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null, attributes: '{}',
+    created_at: now, updated_at: now, last_seen_at: now, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null, attributes: '{}', event_summaries: '{}',
     ...fields,
   };
 }

@@ -14,6 +14,7 @@
  */
 import { sql } from 'kysely';
 import { carryAttributes, encodeAttributes, parseAttributes, type Attributes } from '../domain/attributes.ts';
+import { carryEventSummaries, encodeEventSummaries, parseEventSummaries, type EventSummaries } from '../domain/event-summaries.ts';
 import { checkMerge, type MergeTrigger } from '../domain/rules.ts';
 import { findContact, type Db } from '../storage/contacts.ts';
 import { forUpdate } from '../storage/row-locks.ts';
@@ -84,8 +85,17 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
   const intoOf = (column: 'conversations.contact_id' | 'visitors.contact_id') =>
     sql<string>`(select into_id from merge_batch b where b.batch_id = ${batchId} and b.from_id = ${sql.ref(column)})`;
 
+  // The leads' attributes and event summaries, read before the claim empties them (locked on
+  // PostgreSQL; on SQLite the work-table insert above already holds the write lock).
+  const leadData = await readCarried(trx, froms, true);
+
   const claimed = await trx.updateTable('contacts')
-    .set({ merged_into: sql`(select into_id from merge_batch b where b.batch_id = ${batchId} and b.from_id = contacts.id)`, merged_at: now, merge_into_id: null, merge_trigger: null, updated_at: now })
+    .set({
+      merged_into: sql`(select into_id from merge_batch b where b.batch_id = ${batchId} and b.from_id = contacts.id)`,
+      merged_at: now, merge_into_id: null, merge_trigger: null, updated_at: now,
+      // The tombstone keeps neither: what it had is now the user's (or was the user's already).
+      attributes: '{}', event_summaries: '{}',
+    })
     // `app_id || ''` still keeps the claim inside the app, but is no index key: given `app_id = ?`,
     // SQLite's planner read every contact of the app through (app_id, email_norm, role) for each
     // batch (3.4 s of a 78,000-lead bulk merge) instead of looking the batch's ids up by key.
@@ -98,32 +108,14 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
 
   // Per-lead counts for the audit entries (R13), read before anything moves.
   const conversations = new Map<string, number>();
-  const events = new Map<string, number>();
-  const attributes = new Map<string, number>();
   for (const part of chunks(froms, 1000)) {
     for (const r of await trx.selectFrom('conversations').select(['contact_id', (eb) => eb.fn.countAll<number>().as('n')]).where('contact_id', 'in', part).groupBy('contact_id').execute()) {
       conversations.set(r.contact_id, Number(r.n));
     }
-    for (const r of await trx.selectFrom('event_summaries').select(['contact_id', (eb) => eb.fn.sum<number>('count').as('n')]).where('contact_id', 'in', part).groupBy('contact_id').execute()) {
-      events.set(r.contact_id, Number(r.n));
-    }
   }
-  const attributesMoved = await carryAttributesOver(trx, pairs, batchId);
-  for (const [from, n] of attributesMoved) attributes.set(from, n);
+  const moved = await carryOver(trx, pairs, leadData, batchId);
 
   await trx.updateTable('conversations').set({ contact_id: intoOf('conversations.contact_id') }).where('contact_id', 'in', batch.select('from_id')).execute();
-
-  // Events: pre-aggregated per (user, name) so one statement never touches a row twice.
-  await trx.insertInto('event_summaries').columns(['contact_id', 'name', 'count', 'first_at', 'last_at'])
-    .expression(trx.selectFrom('event_summaries as e').innerJoin('merge_batch as b', 'b.from_id', 'e.contact_id')
-      .select(['b.into_id', 'e.name', (eb) => eb.fn.sum<number>('e.count').as('count'), (eb) => eb.fn.min('e.first_at').as('first_at'), (eb) => eb.fn.max('e.last_at').as('last_at')])
-      .where('b.batch_id', '=', batchId).groupBy(['b.into_id', 'e.name']))
-    .onConflict((oc) => oc.columns(['contact_id', 'name']).doUpdateSet({
-      count: sql`event_summaries.count + excluded.count`,
-      first_at: sql`case when excluded.first_at < event_summaries.first_at then excluded.first_at else event_summaries.first_at end`,
-      last_at: sql`case when excluded.last_at > event_summaries.last_at then excluded.last_at else event_summaries.last_at end`,
-    })).execute();
-  await trx.deleteFrom('event_summaries').where('contact_id', 'in', batch.select('from_id')).execute();
 
   if (trigger === 'cookie') {
     await trx.updateTable('visitors').set({ contact_id: intoOf('visitors.contact_id') }).where('contact_id', 'in', batch.select('from_id')).execute();
@@ -133,7 +125,7 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
 
   const rows: MergesTable[] = pairs.map((p) => ({
     id: s.ids('mrg'), app_id: appId, from_id: p.from, into_id: p.into, trigger,
-    conversations_moved: conversations.get(p.from) ?? 0, events_moved: events.get(p.from) ?? 0, attributes_moved: attributes.get(p.from) ?? 0, created_at: now,
+    conversations_moved: conversations.get(p.from) ?? 0, events_moved: moved.get(p.from)?.events ?? 0, attributes_moved: moved.get(p.from)?.attributes ?? 0, created_at: now,
   }));
   for (const part of chunks(rows, 200)) await trx.insertInto('merges').values(part).execute();
   // Both ids, the trigger and the counts: what integrations need to follow a merge.
@@ -142,39 +134,51 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
   return rows.map(mergeView);
 }
 
-/**
- * R6 for attributes: the leads' objects are read after the claim (which locked their rows), the
- * users' locked (PostgreSQL), each lead's keys the user has no value for are copied in batch order
- * (between two leads of one batch, the first wins), and every changed object is written in one
- * statement through the work table. The leads' tombstones keep no attributes. Answers how many
- * attributes each lead moved.
- */
-async function carryAttributesOver(trx: Db, pairs: readonly { from: string; into: string }[], batchId: string): Promise<Map<string, number>> {
-  const objects = new Map<string, Attributes>();
-  const read = async (ids: string[], lock: boolean) => {
-    for (const part of chunks(ids, 1000)) {
-      const q = trx.selectFrom('contacts').select(['id', 'attributes']).where('id', 'in', part);
-      for (const r of await (lock ? forUpdate(trx, q) : q).execute()) objects.set(r.id, parseAttributes(r.attributes));
+interface Carried {
+  attributes: Attributes;
+  events: EventSummaries;
+}
+
+async function readCarried(trx: Db, ids: readonly string[], lock: boolean): Promise<Map<string, Carried>> {
+  const out = new Map<string, Carried>();
+  for (const part of chunks(ids, 1000)) {
+    const q = trx.selectFrom('contacts').select(['id', 'attributes', 'event_summaries']).where('id', 'in', part);
+    for (const r of await (lock ? forUpdate(trx, q) : q).execute()) {
+      out.set(r.id, { attributes: parseAttributes(r.attributes), events: parseEventSummaries(r.event_summaries) });
     }
-  };
-  await read(pairs.map((p) => p.from), false);
-  await read([...new Set(pairs.map((p) => p.into))], true);
-  const moved = new Map<string, number>();
-  const written = new Map<string, Attributes>();
-  for (const p of pairs) {
-    const lead = objects.get(p.from) ?? {};
-    if (Object.keys(lead).length === 0) continue;
-    const carried = carryAttributes(written.get(p.into) ?? objects.get(p.into) ?? {}, lead);
-    moved.set(p.from, carried.moved);
-    if (carried.moved > 0) written.set(p.into, carried.next);
-    written.set(p.from, {});
   }
-  if (written.size === 0) return moved;
-  const workId = `${batchId}:attributes`;
-  const rows = [...written].map(([id, a]) => ({ batch_id: workId, from_id: id, into_id: id, attributes: encodeAttributes(a) }));
-  for (const part of chunks(rows, 200)) await trx.insertInto('merge_batch').values(part).execute();
-  await trx.updateTable('contacts')
-    .set({ attributes: sql`(select b.attributes from merge_batch b where b.batch_id = ${workId} and b.from_id = contacts.id)` })
+  return out;
+}
+
+/**
+ * R6 for attributes and events, in batch order: each lead's attributes the user has no value for
+ * are copied (between two leads of one batch, the first wins), and its event summaries fold into
+ * the user's. The users' rows are read locked (PostgreSQL) and each changed one is rewritten once,
+ * all in one statement through the work table. Answers what each lead carried over.
+ */
+async function carryOver(trx: Db, pairs: readonly { from: string; into: string }[], leads: Map<string, Carried>, batchId: string): Promise<Map<string, { attributes: number; events: number }>> {
+  const users = await readCarried(trx, [...new Set(pairs.map((p) => p.into))], true);
+  const moved = new Map<string, { attributes: number; events: number }>();
+  const changed = new Set<string>();
+  for (const p of pairs) {
+    const lead = leads.get(p.from);
+    const user = users.get(p.into);
+    if (!lead || !user) continue;
+    const attributes = carryAttributes(user.attributes, lead.attributes);
+    const events = carryEventSummaries(user.events, lead.events);
+    moved.set(p.from, { attributes: attributes.moved, events: events.moved });
+    if (attributes.moved === 0 && events.moved === 0) continue;
+    users.set(p.into, { attributes: attributes.next, events: events.next });
+    changed.add(p.into);
+  }
+  if (changed.size === 0) return moved;
+  const workId = `${batchId}:carried`;
+  const rows = [...changed].map((id) => ({
+    batch_id: workId, from_id: id, into_id: id, attributes: encodeAttributes(users.get(id)!.attributes), event_summaries: encodeEventSummaries(users.get(id)!.events),
+  }));
+  for (const part of chunks(rows, 150)) await trx.insertInto('merge_batch').values(part).execute();
+  const from = (column: 'attributes' | 'event_summaries') => sql<string>`(select b.${sql.ref(column)} from merge_batch b where b.batch_id = ${workId} and b.from_id = contacts.id)`;
+  await trx.updateTable('contacts').set({ attributes: from('attributes'), event_summaries: from('event_summaries') })
     .where('id', 'in', trx.selectFrom('merge_batch').select('from_id').where('batch_id', '=', workId)).execute();
   await trx.deleteFrom('merge_batch').where('batch_id', '=', workId).execute();
   return moved;

@@ -185,7 +185,7 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
       const user: ContactRow = {
         id: s.ids('cnt'), app_id: app.id, role: 'user', user_id: row.identity.user_id, email: row.identity.email, email_norm: emailNorm, name: row.name ?? null,
         created_via: 'csv', created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null,
-        attributes: encodeAttributes(row.attributes),
+        attributes: encodeAttributes(row.attributes), event_summaries: '{}',
       };
       inserts.push(user);
       index(user);

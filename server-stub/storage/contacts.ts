@@ -1,8 +1,9 @@
-/** Contacts (with their attributes), visitor cookies bound to them, and event summaries. */
+/** Contacts (with their attributes and event summaries) and the visitor cookies bound to them. */
 import { sql, type Kysely } from 'kysely';
 import { encodeAttributes, parseAttributes, sortedAttributes, withAttributes, type Attributes } from '../domain/attributes.ts';
 import { forUpdate } from './row-locks.ts';
-import type { ContactsTable, Database, EventSummariesTable } from './schema.ts';
+import { encodeEventSummaries, eventSummaryList, parseEventSummaries, withOccurrence, type EventSummary } from '../domain/event-summaries.ts';
+import type { ContactsTable, Database } from './schema.ts';
 
 export type Db = Kysely<Database>;
 export type ContactRow = ContactsTable;
@@ -113,21 +114,15 @@ export async function setAttributes(db: Db, contactId: string, attributes: Attri
 
 // ---- events -----------------------------------------------------------------------------------
 
-export async function getEventSummaries(db: Db, contactId: string): Promise<EventSummariesTable[]> {
-  return db.selectFrom('event_summaries').selectAll().where('contact_id', '=', contactId).orderBy('name').execute();
+export async function getEventSummaries(db: Db, contactId: string): Promise<({ name: string } & EventSummary)[]> {
+  const row = await db.selectFrom('contacts').select('event_summaries').where('id', '=', contactId).executeTakeFirst();
+  return row ? eventSummaryList(parseEventSummaries(row.event_summaries)) : [];
 }
 
-/** Adds one occurrence to a contact's summary for that event name (portable upsert). */
+/** Adds one occurrence to a contact's summary for that event name; call inside a transaction. */
 export async function recordEventOccurrence(db: Db, contactId: string, name: string, at: string): Promise<void> {
-  await db
-    .insertInto('event_summaries')
-    .values({ contact_id: contactId, name, count: 1, first_at: at, last_at: at })
-    .onConflict((oc) =>
-      oc.columns(['contact_id', 'name']).doUpdateSet({
-        count: sql`event_summaries.count + 1`,
-        first_at: sql`case when excluded.first_at < event_summaries.first_at then excluded.first_at else event_summaries.first_at end`,
-        last_at: sql`case when excluded.last_at > event_summaries.last_at then excluded.last_at else event_summaries.last_at end`,
-      }),
-    )
-    .execute();
+  const row = await forUpdate(db, db.selectFrom('contacts').select('event_summaries').where('id', '=', contactId)).executeTakeFirst();
+  if (!row) return;
+  const next = withOccurrence(parseEventSummaries(row.event_summaries), name, at);
+  await db.updateTable('contacts').set({ event_summaries: encodeEventSummaries(next) }).where('id', '=', contactId).execute();
 }

@@ -240,6 +240,26 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('merge_batch').addColumn('attributes', 'text').execute();
     },
   },
+  '0008_event_summaries_on_contact': {
+    async up(db: Kysely<any>) {
+      // Event summaries join the attributes on the contact row: `{ name: { count, first_at, last_at } }`.
+      // A merge then rewrites each user's row once for both, instead of upserting, summing and
+      // deleting summary rows as well (a fifth of a bulk merge's statement time).
+      await db.schema.alterTable('contacts').addColumn('event_summaries', 'text', (c) => c.notNull().defaultTo('{}')).execute();
+      if (db.getExecutor().adapter instanceof PostgresAdapter) {
+        await sql`update contacts c set event_summaries = e.obj
+          from (select contact_id, json_object_agg(name, json_build_object('count', count, 'first_at', first_at, 'last_at', last_at))::text as obj
+                from event_summaries group by contact_id) e
+          where c.id = e.contact_id`.execute(db);
+      } else {
+        await sql`update contacts set event_summaries = (
+            select json_group_object(name, json_object('count', count, 'first_at', first_at, 'last_at', last_at)) from event_summaries e where e.contact_id = contacts.id)
+          where id in (select contact_id from event_summaries)`.execute(db);
+      }
+      await db.schema.dropTable('event_summaries').execute();
+      await db.schema.alterTable('merge_batch').addColumn('event_summaries', 'text').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

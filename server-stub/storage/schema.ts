@@ -33,6 +33,8 @@ export interface ContactsTable {
   merge_trigger: MergeTrigger | null;
   /** Custom attributes: a JSON object of JSON values, `{}` when there are none. */
   attributes: string;
+  /** Per event name `{ count, first_at, last_at }` (domain/event-summaries.ts), `{}` when none. */
+  event_summaries: string;
 }
 
 export interface VisitorsTable {
@@ -40,14 +42,6 @@ export interface VisitorsTable {
   visitor_id: string;
   contact_id: string;
   created_at: string;
-}
-
-export interface EventSummariesTable {
-  contact_id: string;
-  name: string;
-  count: number;
-  first_at: string;
-  last_at: string;
 }
 
 export interface EventsTable {
@@ -113,8 +107,9 @@ export interface MergeBatchTable {
   batch_id: string;
   from_id: string;
   into_id: string;
-  /** A user's attributes after a merge (rows keyed by the user's id), else null. */
+  /** A user's attributes and event summaries after a merge (rows keyed by the user's id), else null. */
   attributes: string | null;
+  event_summaries: string | null;
 }
 
 export type WebhookEvent = 'contact.merged' | 'contact.created' | 'conversation.created' | 'message.created';
@@ -160,7 +155,6 @@ export interface Database {
   apps: AppsTable;
   contacts: ContactsTable;
   visitors: VisitorsTable;
-  event_summaries: EventSummariesTable;
   events: EventsTable;
   conversations: ConversationsTable;
   messages: MessagesTable;

@@ -15,14 +15,14 @@ const UPDATE = /^\s*update\s+"?([a-z_]+)"?\s+set\s+/i;
 const DELETE = /^\s*delete\s+from\s+"?([a-z_]+)"?/i;
 /** The coalesced last-seen write: one column no answer shows. */
 const LAST_SEEN_ONLY = /^\s*update\s+"?contacts"?\s+set\s+"?last_seen_at"?\s*=\s*\?\s+where\s+"?id"?\s*=\s*\?\s*$/i;
-/** Setting a contact's attributes (storage/contacts.ts): no answer shows them. */
-const ATTRIBUTES_ONLY = /^\s*update\s+"?contacts"?\s+set\s+"?attributes"?\s*=\s*\?\s+where\s+"?id"?\s*=\s*\?\s*$/i;
+/** Setting a contact's attributes or recording an event (storage/contacts.ts): no answer shows them. */
+const ATTRIBUTES_OR_EVENTS_ONLY = /^\s*update\s+"?contacts"?\s+set\s+"?(attributes|event_summaries)"?\s*=\s*\?\s+where\s+"?id"?\s*=\s*\?\s*$/i;
 /** A row lock taken as a no-op update (`updated_at = updated_at`): it changes nothing at all. */
 const NO_OP_LOCK = /^\s*update\s+"?contacts"?\s+set\s+"?updated_at"?\s*=\s*"?updated_at"?\s+where\s/i;
 
 export function mayChangePingAnswers(sql: string): boolean {
   if (TRANSACTION_CONTROL.test(sql)) return false;
-  if (LAST_SEEN_ONLY.test(sql) || ATTRIBUTES_ONLY.test(sql) || NO_OP_LOCK.test(sql)) return false;
+  if (LAST_SEEN_ONLY.test(sql) || ATTRIBUTES_OR_EVENTS_ONLY.test(sql) || NO_OP_LOCK.test(sql)) return false;
   const insert = INSERT.exec(sql);
   if (insert) {
     const table = insert[1]!.toLowerCase();

@@ -48,13 +48,13 @@ export async function seedMessengerLeads(parley: Parley, app: App, emails: strin
       await trx.insertInto('contacts').values(part.map((l, i) => ({
         id: l.id, app_id: app.id, role: 'lead' as const, user_id: null, email: l.email, email_norm: l.email.toLowerCase(), name: `Lead ${i}`, created_via: 'messenger' as const,
         created_at: now, updated_at: now, last_seen_at: now, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null, attributes: '{}',
+        event_summaries: JSON.stringify({ viewed: { count: l.events, first_at: now, last_at: now } }),
       }))).execute();
       await trx.insertInto('visitors').values(part.map((l) => ({ app_id: app.id, visitor_id: l.visitorId, contact_id: l.id, created_at: now }))).execute();
       await trx.insertInto('conversations').values(part.map((l) => ({ id: l.conversationId, app_id: app.id, contact_id: l.id, client_id: randomUUID(), created_at: now, updated_at: now, contact_read_at: now }))).execute();
       await trx.insertInto('messages').values(part.flatMap((l) => l.messageIds.map((mid, m) => ({
         id: mid, app_id: app.id, conversation_id: l.conversationId, author_type: 'contact' as const, author_id: l.id, body: `message ${m} of ${l.id}`, client_id: randomUUID(), created_at: now,
       })))).execute();
-      await trx.insertInto('event_summaries').values(part.map((l) => ({ contact_id: l.id, name: 'viewed', count: l.events, first_at: now, last_at: now }))).execute();
     }
   });
   return leads;

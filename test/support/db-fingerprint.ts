@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../server-stub/storage/schema.ts';
 
-const TABLES: (keyof Database)[] = ['apps', 'contacts', 'visitors', 'event_summaries', 'events', 'conversations', 'messages', 'merges', 'jobs'];
+const TABLES: (keyof Database)[] = ['apps', 'contacts', 'visitors', 'events', 'conversations', 'messages', 'merges', 'jobs'];
 
 export async function dbFingerprint(db: Kysely<Database>): Promise<string> {
   const hash = createHash('sha256');

@@ -33,7 +33,7 @@ function leadStates(dbPath: string, leads: SeededLead[], userByEmail: Map<string
     const conversation = db.prepare('select contact_id from conversations where id = ?');
     const messages = db.prepare('select count(*) as n from messages where conversation_id = ?');
     const merges = db.prepare('select into_id, trigger, conversations_moved, events_moved from merges where from_id = ?');
-    const summaries = db.prepare("select coalesce(sum(count), 0) as n from event_summaries where contact_id = ? and name = 'viewed'");
+    const summaries = db.prepare("select coalesce(json_extract(event_summaries, '$.viewed.count'), 0) as n from contacts where id = ?");
     const visitor = db.prepare('select contact_id from visitors where visitor_id = ?');
     const state: LeadState = { merged: 0, untouched: 0, broken: [] };
     for (const lead of leads) {
@@ -62,7 +62,7 @@ function mergedCount(dbPath: string): number {
 
 /** Per user: the summed 'viewed' count must equal the events of the leads merged into it. */
 function eventTotals(dbPath: string): number {
-  return inspect(dbPath, (db) => (db.prepare("select coalesce(sum(count), 0) as n from event_summaries where name = 'viewed'").get() as { n: number }).n);
+  return inspect(dbPath, (db) => (db.prepare("select coalesce(sum(json_extract(event_summaries, '$.viewed.count')), 0) as n from contacts").get() as { n: number }).n);
 }
 
 describe('crash injection: bulk merge', () => {

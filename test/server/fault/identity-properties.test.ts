@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { App } from '../../../server-stub/storage/apps.ts';
 import { startTestServer, userHash, type TestServer } from '../../support/server-app.ts';
+import { eventSummaryList, parseEventSummaries } from '../../../server-stub/domain/event-summaries.ts';
 
 const SEED = 20_261_128;
 const RUNS = 25;
@@ -199,7 +200,7 @@ async function checkInvariants(t: TestServer, apps: App[], acked: Map<string, Ac
   const conversations = new Map((await db.selectFrom('conversations').selectAll().execute()).map((c) => [c.id, c]));
   const messages = await db.selectFrom('messages').selectAll().execute();
   const merges = await db.selectFrom('merges').selectAll().execute();
-  const summaries = await db.selectFrom('event_summaries').selectAll().execute();
+  const summaries = [...contacts.values()].flatMap((c) => eventSummaryList(parseEventSummaries(c.event_summaries)).map((e) => ({ contact_id: c.id, ...e })));
 
   coverage.sequences++;
   coverage.messages += messages.length;

@@ -16,7 +16,7 @@ async function contact(id: string, role: ContactRow['role']): Promise<ContactRow
   const now = '2026-01-01T00:00:00.000Z';
   return insertContact(t.parley.services.db, {
     id, app_id: app.id, role, user_id: role === 'user' ? `uid-${id}` : null, email: null, email_norm: null, name: null, created_via: 'messenger',
-    created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null, attributes: '{}',
+    created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null, attributes: '{}', event_summaries: '{}',
   });
 }
 
@@ -39,8 +39,8 @@ describe('set-based merge engine', () => {
     expect(merges.map((m) => [m.from, m.events_moved, m.attributes_moved])).toEqual([['l1', 1, 1], ['l2', 3, 1]]);
     expect(await getAttributes(db, 'u')).toEqual({ plan: 'pro', city: 'Lyon', size: 'L' });
     expect(await getEventSummaries(db, 'u')).toEqual([
-      { contact_id: 'u', name: 'paid', count: 1, first_at: '2026-03-03T00:00:00.000Z', last_at: '2026-03-03T00:00:00.000Z' },
-      { contact_id: 'u', name: 'viewed', count: 4, first_at: '2026-01-01T00:00:00.000Z', last_at: '2026-03-02T00:00:00.000Z' },
+      { name: 'paid', count: 1, first_at: '2026-03-03T00:00:00.000Z', last_at: '2026-03-03T00:00:00.000Z' },
+      { name: 'viewed', count: 4, first_at: '2026-01-01T00:00:00.000Z', last_at: '2026-03-02T00:00:00.000Z' },
     ]);
     expect(await getAttributes(db, 'l1')).toEqual({});
     expect(await getEventSummaries(db, 'l2')).toEqual([]);

@@ -59,4 +59,30 @@ describe('migrations', () => {
     // The table is gone: nothing can read or write attributes the old way any more.
     await expect(sql`select count(*) from attributes`.execute(db)).rejects.toThrow();
   });
+
+  it('0008 moves every event summary row onto its contact, counts and times unchanged', async () => {
+    const bare = await bareDatabase();
+    close = bare.close;
+    const { db, migrator } = bare;
+    expect((await migrator.migrateTo('0007_attributes_on_contact')).error).toBeUndefined();
+    const now = '2026-01-01T00:00:00.000Z';
+    await db.insertInto('apps').values({ id: 'a', name: 'A', admin_token: 't', identity_secret: 's', webhook_secret: 'w', created_at: now }).execute();
+    const contact = (id: string) => ({ id, app_id: 'a', role: 'lead', created_via: 'messenger', created_at: now, updated_at: now });
+    await db.insertInto('contacts').values([contact('with'), contact('without')]).execute();
+    await db.insertInto('event_summaries').values([
+      { contact_id: 'with', name: 'viewed', count: 7, first_at: '2026-01-02T00:00:00.000Z', last_at: '2026-01-09T00:00:00.000Z' },
+      { contact_id: 'with', name: 'paid "x"', count: 1, first_at: '2026-01-05T00:00:00.000Z', last_at: '2026-01-05T00:00:00.000Z' },
+    ]).execute();
+
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    const rows = await db.selectFrom('contacts').select(['id', 'event_summaries']).orderBy('id').execute();
+    expect(rows.map((r) => [r.id, JSON.parse(r.event_summaries)])).toEqual([
+      ['with', {
+        viewed: { count: 7, first_at: '2026-01-02T00:00:00.000Z', last_at: '2026-01-09T00:00:00.000Z' },
+        'paid "x"': { count: 1, first_at: '2026-01-05T00:00:00.000Z', last_at: '2026-01-05T00:00:00.000Z' },
+      }],
+      ['without', {}],
+    ]);
+    await expect(sql`select count(*) from event_summaries`.execute(db)).rejects.toThrow();
+  });
 });

@@ -20,6 +20,7 @@ describe('which writes may change a known visitor\'s ping answer', () => {
     ['update "contacts" set "updated_at" = updated_at, "name" = ? where "id" = ?'],
     ['update "contacts" set "updated_at" = ? where "id" = ?'],
     ['update "contacts" set "attributes" = ?, "name" = ? where "id" = ?'],
+    ['update "contacts" set "event_summaries" = ?, "role" = ? where "id" = ?'],
     ['update "contacts" set "attributes" = (select "attributes" from "merge_batch") where "id" in (select "from_id" from "merge_batch")'],
   ])('changes answers: %s', (sql) => {
     expect(mayChangePingAnswers(sql)).toBe(true);
@@ -35,7 +36,7 @@ describe('which writes may change a known visitor\'s ping answer', () => {
     ['insert into "contacts" ("id") values (?) on conflict do nothing'],
     ['insert into "visitors" ("app_id", "visitor_id", "contact_id", "created_at") values (?, ?, ?, ?) on conflict ("app_id", "visitor_id") do nothing'],
     ['insert into "events" ("id") values (?)'],
-    ['insert into "event_summaries" ("contact_id", "name") values (?, ?) on conflict ("contact_id", "name") do update set "count" = "count" + 1'],
+    ['update "contacts" set "event_summaries" = ? where "id" = ?'],
     ['update "contacts" set "attributes" = ? where "id" = ?'],
     ['update "jobs" set "status" = ? where "id" = ?'],
     ['delete from "merge_batch" where "batch_id" = ?'],
