@@ -18,7 +18,7 @@ const USAGE = `usage:
   parley import-users FILE --app APP_ID [--batch-size N] [--db PATH] [--json]
   parley bulk-merge --app APP_ID [--dry-run] [--include-api-leads] [--batch-size N] [--db PATH] [--json]
 
---batch-size: rows (import) or leads (bulk merge) per transaction, default 3000. Smaller batches
+--batch-size: rows (import, default 3000) or leads (bulk merge, default 2000) per transaction. Smaller batches
 hold the database for less time at once, larger ones finish sooner.`;
 
 class UsageError extends Error {}

@@ -127,7 +127,8 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
     id: s.ids('mrg'), app_id: appId, from_id: p.from, into_id: p.into, trigger,
     conversations_moved: conversations.get(p.from) ?? 0, events_moved: moved.get(p.from)?.events ?? 0, attributes_moved: moved.get(p.from)?.attributes ?? 0, created_at: now,
   }));
-  for (const part of chunks(rows, 200)) await trx.insertInto('merges').values(part).execute();
+  // 100 rows of 9 columns: under the 1,000 parameters past which the SQLite driver prepares afresh.
+  for (const part of chunks(rows, 100)) await trx.insertInto('merges').values(part).execute();
   // Both ids, the trigger and the counts: what integrations need to follow a merge.
   await emitWebhookEvents(trx, s, appId, rows.map((m) => ({ type: 'contact.merged' as const, data: { merge_id: m.id, lead_id: m.from_id, user_id: m.into_id, trigger: m.trigger, conversations_moved: m.conversations_moved, events_moved: m.events_moved, attributes_moved: m.attributes_moved, merged_at: m.created_at } })));
   await trx.deleteFrom('merge_batch').where('batch_id', '=', batchId).execute();
