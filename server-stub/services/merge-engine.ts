@@ -85,8 +85,10 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
   const intoOf = (column: 'conversations.contact_id' | 'visitors.contact_id') =>
     sql<string>`(select into_id from merge_batch b where b.batch_id = ${batchId} and b.from_id = ${sql.ref(column)})`;
 
-  // The leads' attributes and event summaries, read before the claim empties them (locked on
-  // PostgreSQL; on SQLite the work-table insert above already holds the write lock).
+  // The users' and then the leads' attributes and event summaries, read before the claim empties
+  // the leads' (locked on PostgreSQL, users first as a ping that writes both does, so the two cannot
+  // deadlock; on SQLite the work-table insert above already holds the write lock).
+  const userData = await readCarried(trx, [...new Set(pairs.map((p) => p.into))], true);
   const leadData = await readCarried(trx, froms, true);
 
   const claimed = await trx.updateTable('contacts')
@@ -113,7 +115,7 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
       conversations.set(r.contact_id, Number(r.n));
     }
   }
-  const moved = await carryOver(trx, pairs, leadData, batchId);
+  const moved = await carryOver(trx, pairs, leadData, userData, batchId);
 
   await trx.updateTable('conversations').set({ contact_id: intoOf('conversations.contact_id') }).where('contact_id', 'in', batch.select('from_id')).execute();
 
@@ -154,11 +156,10 @@ async function readCarried(trx: Db, ids: readonly string[], lock: boolean): Prom
 /**
  * R6 for attributes and events, in batch order: each lead's attributes the user has no value for
  * are copied (between two leads of one batch, the first wins), and its event summaries fold into
- * the user's. The users' rows are read locked (PostgreSQL) and each changed one is rewritten once,
- * all in one statement through the work table. Answers what each lead carried over.
+ * the user's. Each changed user row is rewritten once, all in one statement through the work
+ * table. Answers what each lead carried over.
  */
-async function carryOver(trx: Db, pairs: readonly { from: string; into: string }[], leads: Map<string, Carried>, batchId: string): Promise<Map<string, { attributes: number; events: number }>> {
-  const users = await readCarried(trx, [...new Set(pairs.map((p) => p.into))], true);
+async function carryOver(trx: Db, pairs: readonly { from: string; into: string }[], leads: Map<string, Carried>, users: Map<string, Carried>, batchId: string): Promise<Map<string, { attributes: number; events: number }>> {
   const moved = new Map<string, { attributes: number; events: number }>();
   const changed = new Set<string>();
   for (const p of pairs) {
