@@ -31,7 +31,8 @@ export function startWalCheckpointer(path: string, options: WalCheckpointerOptio
   // A plain path: Vite rewrites `new URL('./file', import.meta.url)` into a web address when this
   // module is loaded in a browser-like test environment.
   const file = join(dirname(fileURLToPath(import.meta.url)), 'wal-checkpoint-worker.mjs');
-  const worker = new Worker(file, { workerData, execArgv: [] });
+  // It allocates next to nothing: a small heap keeps the thread from adding to a bulk job's memory.
+  const worker = new Worker(file, { workerData, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 } });
   // It must never keep a process alive on its own (a CLI run ends when its work ends).
   worker.unref();
   let stopping = false;

@@ -32,15 +32,20 @@ describe('migrations', () => {
   let close: (() => Promise<void>) | undefined;
   afterEach(async () => close?.());
 
-  it('0007 moves every attribute row onto its contact as one JSON object, values unchanged', async () => {
+  /** A database migrated up to `migration`, with one app and two leads: `with` and `without`. */
+  async function twoContactsAt(migration: string): Promise<{ db: Kysely<any>; migrator: Migrator }> {
     const bare = await bareDatabase();
     close = bare.close;
-    const { db, migrator } = bare;
-    expect((await migrator.migrateTo('0006_drop_user_id_role_index')).error).toBeUndefined();
+    expect((await bare.migrator.migrateTo(migration)).error).toBeUndefined();
     const now = '2026-01-01T00:00:00.000Z';
-    await db.insertInto('apps').values({ id: 'a', name: 'A', admin_token: 't', identity_secret: 's', webhook_secret: 'w', created_at: now }).execute();
+    await bare.db.insertInto('apps').values({ id: 'a', name: 'A', admin_token: 't', identity_secret: 's', webhook_secret: 'w', created_at: now }).execute();
     const contact = (id: string) => ({ id, app_id: 'a', role: 'lead', created_via: 'messenger', created_at: now, updated_at: now });
-    await db.insertInto('contacts').values([contact('with'), contact('without')]).execute();
+    await bare.db.insertInto('contacts').values([contact('with'), contact('without')]).execute();
+    return bare;
+  }
+
+  it('0007 moves every attribute row onto its contact as one JSON object, values unchanged', async () => {
+    const { db, migrator } = await twoContactsAt('0006_drop_user_id_role_index');
     await db.insertInto('attributes').values([
       { contact_id: 'with', key: 'plan', value: JSON.stringify('pro') },
       { contact_id: 'with', key: 'score', value: JSON.stringify(42) },
@@ -61,14 +66,7 @@ describe('migrations', () => {
   });
 
   it('0008 moves every event summary row onto its contact, counts and times unchanged', async () => {
-    const bare = await bareDatabase();
-    close = bare.close;
-    const { db, migrator } = bare;
-    expect((await migrator.migrateTo('0007_attributes_on_contact')).error).toBeUndefined();
-    const now = '2026-01-01T00:00:00.000Z';
-    await db.insertInto('apps').values({ id: 'a', name: 'A', admin_token: 't', identity_secret: 's', webhook_secret: 'w', created_at: now }).execute();
-    const contact = (id: string) => ({ id, app_id: 'a', role: 'lead', created_via: 'messenger', created_at: now, updated_at: now });
-    await db.insertInto('contacts').values([contact('with'), contact('without')]).execute();
+    const { db, migrator } = await twoContactsAt('0007_attributes_on_contact');
     await db.insertInto('event_summaries').values([
       { contact_id: 'with', name: 'viewed', count: 7, first_at: '2026-01-02T00:00:00.000Z', last_at: '2026-01-09T00:00:00.000Z' },
       { contact_id: 'with', name: 'paid "x"', count: 1, first_at: '2026-01-05T00:00:00.000Z', last_at: '2026-01-05T00:00:00.000Z' },
