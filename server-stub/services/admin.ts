@@ -12,6 +12,7 @@ import { ServiceError, notFound, type Services } from './context.ts';
 import { createUser, markLeadsMatchingUser } from './identity.ts';
 import { contactCreated, emitWebhookEvents } from './webhooks.ts';
 import { announceMerge, mergeLead, mergeView, type MergeView } from './merge-engine.ts';
+import { transaction } from '../storage/transactions.ts';
 
 export interface AdminContactView {
   id: string;
@@ -47,7 +48,7 @@ export interface NewContactInput {
 }
 
 export async function createContact(s: Services, app: App, input: NewContactInput): Promise<AdminContactView> {
-  return s.db.transaction().execute(async (trx) => {
+  return transaction(s.db, async (trx) => {
     let contact: ContactRow;
     if (input.role === 'user') {
       if (!input.identity) throw new ServiceError(400, 'invalid-input', 'a user needs a user_id or an email');
@@ -98,7 +99,7 @@ export async function contactDetail(s: Services, app: App, id: string) {
 /** R9: a lead becomes a user in place, or merges into the user that already has the identity. */
 export async function convertLead(s: Services, app: App, id: string, given: Identity | null) {
   let merged: MergeView | null = null;
-  const userId = await s.db.transaction().execute(async (trx) => {
+  const userId = await transaction(s.db, async (trx) => {
     // Row-lock the lead first (a no-op update that matches only a live contact): a merge of this
     // lead running at the same time then either finished before (404 below) or waits for us. Read
     // without the lock, a lead merged meanwhile could be turned into a "user" that is a tombstone.
@@ -130,7 +131,7 @@ export async function convertLead(s: Services, app: App, id: string, given: Iden
 /** R10: merge a given lead into a given user, now. */
 export async function explicitMerge(s: Services, app: App, fromId: string, intoId: string): Promise<{ merge: MergeView }> {
   if (fromId === intoId) throw new ServiceError(400, 'self-merge', 'a contact cannot be merged into itself');
-  const outcome = await s.db.transaction().execute((trx) => mergeLead(trx, s, app.id, fromId, intoId, 'explicit'));
+  const outcome = await transaction(s.db, (trx) => mergeLead(trx, s, app.id, fromId, intoId, 'explicit'));
   if (outcome.kind === 'merged') announceMerge(s, outcome.merge);
   if (!outcome.merge) throw new ServiceError(409, 'already-merged', 'the lead was already merged');
   if (outcome.kind === 'noop' && outcome.merge.into !== intoId) throw new ServiceError(409, 'already-merged', `the lead was already merged into ${outcome.merge.into}`);
@@ -173,7 +174,7 @@ export async function conversationMessages(s: Services, app: App, id: string) {
 
 /** An operator's reply: stored, then pushed to every open stream of the conversation's contact. */
 export async function reply(s: Services, app: App, conversationId: string, body: string, agentId: string) {
-  const message: MessageRow = await s.db.transaction().execute(async (trx) => {
+  const message: MessageRow = await transaction(s.db, async (trx) => {
     const conversation = await findConversation(trx, app.id, conversationId);
     if (!conversation) throw notFound('conversation');
     const m: MessageRow = { id: s.ids('msg'), app_id: app.id, conversation_id: conversation.id, author_type: 'agent', author_id: agentId, body, client_id: null, created_at: s.clock.now().toISOString() };

@@ -9,6 +9,7 @@ import type { App } from '../storage/apps.ts';
 const FACTS = ['id', 'role', 'created_via', 'user_id', 'email_norm', 'merged_into', 'merge_into_id', 'merge_trigger'] as const;
 import type { Services } from './context.ts';
 import { announceMerge, MergeRaceError, mergeLeads, type MergeView } from './merge-engine.ts';
+import { transaction } from '../storage/transactions.ts';
 
 export interface BulkOptions {
   dry_run?: boolean | undefined;
@@ -95,7 +96,7 @@ export async function bulkMerge(s: Services, app: App, options: BulkOptions = {}
 async function mergeBatch(s: Services, app: App, pairs: { from: string; into: string }[]): Promise<MergeView[]> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await s.db.transaction().execute((trx) => mergeLeads(trx, s, app.id, pairs, 'bulk'));
+      return await transaction(s.db, (trx) => mergeLeads(trx, s, app.id, pairs, 'bulk'));
     } catch (error) {
       if (!(error instanceof MergeRaceError) || attempt >= 3) throw error;
       const stillLeads = new Set((await s.db.selectFrom('contacts').select('id').where('id', 'in', pairs.map((p) => p.from)).where('merged_into', 'is', null).execute()).map((r) => r.id));

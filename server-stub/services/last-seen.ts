@@ -4,6 +4,7 @@
  * every few seconds (and on close); losing a few seconds of last-seen on a crash is harmless.
  */
 import type { Db } from '../storage/contacts.ts';
+import { transaction } from '../storage/transactions.ts';
 
 export interface LastSeen {
   touch(contactId: string, at: string): void;
@@ -17,7 +18,7 @@ export function createLastSeen(db: Db, flushMs: number, onError: (e: unknown) =>
     if (pending.size === 0) return;
     const batch = pending;
     pending = new Map();
-    await db.transaction().execute(async (trx) => {
+    await transaction(db, async (trx) => {
       for (const [id, at] of batch) await trx.updateTable('contacts').set({ last_seen_at: at }).where('id', '=', id).execute();
     });
   };

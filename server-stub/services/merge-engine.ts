@@ -85,11 +85,13 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
   const intoOf = (column: 'conversations.contact_id' | 'visitors.contact_id') =>
     sql<string>`(select into_id from merge_batch b where b.batch_id = ${batchId} and b.from_id = ${sql.ref(column)})`;
 
-  // The users' and then the leads' attributes and event summaries, read before the claim empties
-  // the leads' (locked on PostgreSQL, users first as a ping that writes both does, so the two cannot
-  // deadlock; on SQLite the work-table insert above already holds the write lock).
-  const userData = await readCarried(trx, [...new Set(pairs.map((p) => p.into))], true);
+  // The leads' and then the users' attributes and event summaries, read before the claim empties
+  // the leads'. On PostgreSQL the rows are locked, leads first (as a convert, or a ping that marks
+  // a lead and then sets its user's attributes, takes them) and each kind in id order; a transaction
+  // that took the two the other way round meets a deadlock, and storage/transactions.ts runs the
+  // one PostgreSQL aborts again. On SQLite the work-table insert above already holds the write lock.
   const leadData = await readCarried(trx, froms, true);
+  const userData = await readCarried(trx, [...new Set(pairs.map((p) => p.into))], true);
 
   const claimed = await trx.updateTable('contacts')
     .set({
@@ -144,8 +146,8 @@ interface Carried {
 
 async function readCarried(trx: Db, ids: readonly string[], lock: boolean): Promise<Map<string, Carried>> {
   const out = new Map<string, Carried>();
-  for (const part of chunks(ids, 1000)) {
-    const q = trx.selectFrom('contacts').select(['id', 'attributes', 'event_summaries']).where('id', 'in', part);
+  for (const part of chunks([...ids].sort(), 1000)) {
+    const q = trx.selectFrom('contacts').select(['id', 'attributes', 'event_summaries']).where('id', 'in', part).orderBy('id');
     for (const r of await (lock ? forUpdate(trx, q) : q).execute()) {
       out.set(r.id, { attributes: parseAttributes(r.attributes), events: parseEventSummaries(r.event_summaries) });
     }

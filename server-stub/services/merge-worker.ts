@@ -7,6 +7,7 @@ import { claimJobs, completeJob, failJob, type JobRow } from '../storage/jobs.ts
 import { findContact } from '../storage/contacts.ts';
 import { announceMerge, mergeLead, type MergeView } from './merge-engine.ts';
 import type { Services } from './context.ts';
+import { transaction } from '../storage/transactions.ts';
 
 export interface WorkerOptions {
   pollMs?: number;
@@ -35,7 +36,7 @@ export function startMergeWorker(s: Services, options: WorkerOptions = {}): Merg
   async function runJob(job: JobRow): Promise<void> {
     const { from } = JSON.parse(job.payload) as { from: string };
     let merged: MergeView | null = null;
-    await s.db.transaction().execute(async (trx) => {
+    await transaction(s.db, async (trx) => {
       const lead = await findContact(trx, job.app_id, from);
       if (lead && lead.merged_into === null && lead.merge_into_id !== null && lead.merge_trigger !== null) {
         const outcome = await mergeLead(trx, s, job.app_id, lead.id, lead.merge_into_id, lead.merge_trigger);

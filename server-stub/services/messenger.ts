@@ -14,6 +14,7 @@ import { identityNames } from '../domain/rules.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
 import { contactCreated, emitWebhookEvents } from './webhooks.ts';
 import { enqueueMergesInto, ensureVisitorContact, identify, markLeadIfEmailMatches, mergeStatusOf } from './identity.ts';
+import { transaction } from '../storage/transactions.ts';
 
 export interface ClaimedUser {
   identity: Identity | null;
@@ -109,7 +110,7 @@ export async function ping(s: Services, app: App, claimed: PingInput): Promise<P
     }
   }
   let enqueued = 0;
-  const answer = await s.db.transaction().execute(async (trx) => {
+  const answer = await transaction(s.db, async (trx) => {
     const acting = await actingContact(trx, s, app, input.visitor_id, input.user, 'visitor');
     enqueued = acting.enqueued;
     let contact = acting.contact;
@@ -161,7 +162,7 @@ export async function startConversation(s: Services, app: App, claimed: StartInp
   const input = { ...claimed, user: verifyClaim(app, claimed.user) };
   let enqueued = 0;
   let created: MessageRow | null = null;
-  const answer = await s.db.transaction().execute(async (trx) => {
+  const answer = await transaction(s.db, async (trx) => {
     const acting = await actingContact(trx, s, app, input.visitor_id, input.user, 'lead');
     enqueued = acting.enqueued;
     let contact = acting.contact;
@@ -229,7 +230,7 @@ export async function conversationsOf(s: Services, app: App, visitorId: string) 
 }
 
 export async function sendMessage(s: Services, app: App, input: { visitor_id: string; conversation_id: string; body: string; client_id: string; user?: ClaimedUser | undefined }): Promise<{ message: MessageView; created: boolean }> {
-  const result = await s.db.transaction().execute(async (trx) => {
+  const result = await transaction(s.db, async (trx) => {
     const { contact, conversation } = await ownConversation(trx, s, app, input.visitor_id, input.conversation_id, input.user);
     const replay = async () => {
       const existing = await findMessageByClientId(trx, app.id, input.client_id);
@@ -259,7 +260,7 @@ export async function messagesOf(s: Services, app: App, visitorId: string, conve
 }
 
 export async function markConversationRead(s: Services, app: App, visitorId: string, conversationId: string): Promise<void> {
-  const { contact } = await s.db.transaction().execute(async (trx) => {
+  const { contact } = await transaction(s.db, async (trx) => {
     const own = await ownConversation(trx, s, app, visitorId, conversationId);
     await markRead(trx, own.conversation.id, s.clock.now().toISOString());
     return own;
@@ -269,7 +270,7 @@ export async function markConversationRead(s: Services, app: App, visitorId: str
 
 export async function trackEvent(s: Services, app: App, claimed: { visitor_id: string; name: string; metadata?: Record<string, unknown> | undefined; occurred_at?: string | undefined; user?: ClaimedUser | undefined }): Promise<void> {
   const input = { ...claimed, user: verifyClaim(app, claimed.user) };
-  await s.db.transaction().execute(async (trx) => {
+  await transaction(s.db, async (trx) => {
     const { contact } = await actingContact(trx, s, app, input.visitor_id, input.user, 'visitor');
     const at = input.occurred_at ?? s.clock.now().toISOString();
     await trx.insertInto('events').values({ id: s.ids('evt'), app_id: app.id, contact_id: contact.id, name: input.name, metadata: input.metadata ? JSON.stringify(input.metadata) : null, occurred_at: at }).execute();

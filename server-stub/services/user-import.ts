@@ -14,6 +14,7 @@ import { updateContact, type ContactRow, type Db } from '../storage/contacts.ts'
 import { forUpdate } from '../storage/row-locks.ts';
 import type { Services } from './context.ts';
 import { contactCreated, emitWebhookEvents } from './webhooks.ts';
+import { transaction } from '../storage/transactions.ts';
 
 export interface ImportReport {
   created: number;
@@ -79,7 +80,7 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     if (batch.length === 0) return;
     const rows = batch;
     batch = [];
-    const counts = await s.db.transaction().execute((trx) => applyBatch(trx, s, app, rows));
+    const counts = await transaction(s.db, (trx) => applyBatch(trx, s, app, rows));
     report.created += counts.created;
     report.updated += counts.updated;
     report.unchanged += counts.unchanged;

@@ -5,6 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Services } from './context.ts';
+import { transaction } from '../storage/transactions.ts';
 
 export interface WebhookWorkerOptions {
   pollMs?: number;
@@ -66,7 +67,7 @@ export function startWebhookWorker(s: Services, options: WebhookWorkerOptions = 
     }
     const attempts = d.attempts + 1;
     const ok = error === null;
-    await s.db.transaction().execute(async (trx) => {
+    await transaction(s.db, async (trx) => {
       await trx.insertInto('webhook_attempts').values({ id: s.ids('wat'), delivery_id: d.id, attempted_at: now.toISOString(), status_code: statusCode, error, duration_ms: Math.round(performance.now() - started) }).execute();
       await trx.updateTable('webhook_deliveries').set(ok
         ? { status: 'delivered', attempts, locked_until: null, delivered_at: s.clock.now().toISOString() }

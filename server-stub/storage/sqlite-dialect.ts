@@ -40,7 +40,7 @@ export class FairSqliteDialect implements Dialect {
   }
 
   createAdapter(): DialectAdapter {
-    return new SqliteAdapter();
+    return new TransactionalDdlSqliteAdapter();
   }
 
   createIntrospector(db: Kysely<any>): DatabaseIntrospector {
@@ -116,6 +116,18 @@ class FairSqliteDriver implements Driver {
 
   async destroy(): Promise<void> {
     this.#sqlite.close();
+  }
+}
+
+/**
+ * SQLite's DDL is transactional, but kysely's adapter says otherwise, so its migrator would run a
+ * migration step by step: a crash between adding a column and filling it left a database that the
+ * next start could not migrate ("duplicate column"). Said so, the migrator runs the pending
+ * migrations in one transaction, all or nothing.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
   }
 }
 

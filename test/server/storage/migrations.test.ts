@@ -3,6 +3,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrationProvider } from '../../../server-stub/storage/migrations.ts';
+import { FairSqliteDialect } from '../../../server-stub/storage/sqlite-dialect.ts';
 import { testDialect, testPostgresUrl } from '../../support/server-app.ts';
 
 /** A bare database at any migration, on the dialect this test project runs on. */
@@ -82,5 +83,28 @@ describe('migrations', () => {
       ['without', {}],
     ]);
     await expect(sql`select count(*) from event_summaries`.execute(db)).rejects.toThrow();
+  });
+
+  it('on SQLite a migration that fails halfway leaves nothing of itself behind (the next start can run it again)', async () => {
+    const db = new Kysely<any>({ dialect: new FairSqliteDialect(new SQLite(':memory:'), () => undefined) });
+    close = () => db.destroy();
+    await db.schema.createTable('t').addColumn('id', 'integer').execute();
+    let fail = true;
+    const provider = {
+      getMigrations: async () => ({
+        '0001_add_then_fail': {
+          async up(trx: Kysely<any>) {
+            await trx.schema.alterTable('t').addColumn('added', 'text').execute();
+            if (fail) throw new Error('the data step failed');
+          },
+        },
+      }),
+    };
+    expect((await new Migrator({ db, provider }).migrateToLatest()).error).toBeDefined();
+    const columns = async () => (await sql<{ name: string }>`select name from pragma_table_info('t')`.execute(db)).rows.map((r) => r.name);
+    expect(await columns()).toEqual(['id']);
+    fail = false;
+    expect((await new Migrator({ db, provider }).migrateToLatest()).error).toBeUndefined();
+    expect(await columns()).toEqual(['id', 'added']);
   });
 });
