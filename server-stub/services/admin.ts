@@ -7,7 +7,7 @@ import {
   findContact, getAttributes, getEventSummaries, insertContact, listContacts, resolveContact, setAttributes, updateContact, usersForIdentity,
   type ContactFilter, type ContactRow, type Db,
 } from '../storage/contacts.ts';
-import { findConversation, insertMessage, listConversations, listMessages, messageView, summarise, unreadCount, type MessageRow } from '../storage/conversations.ts';
+import { findConversation, insertMessage, listMessages, messageView, summarise, unreadCount, type MessageRow } from '../storage/conversations.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
 import { createUser, markLeadsMatchingUser } from './identity.ts';
 import { contactCreated, emitWebhookEvents } from './webhooks.ts';

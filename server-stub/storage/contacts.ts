@@ -1,8 +1,8 @@
 /** Contacts (with their attributes and event summaries) and the visitor cookies bound to them. */
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { encodeAttributes, parseAttributes, sortedAttributes, withAttributes, type Attributes } from '../domain/attributes.ts';
-import { forUpdate } from './row-locks.ts';
 import { encodeEventSummaries, eventSummaryList, parseEventSummaries, withOccurrence, type EventSummary } from '../domain/event-summaries.ts';
+import { forUpdate } from './row-locks.ts';
 import type { ContactsTable, Database } from './schema.ts';
 
 export type Db = Kysely<Database>;
