@@ -23,6 +23,8 @@
  * beside the other database's.
  *
  * Options: `--leads N` (or BENCH_LEADS; default 100,000), `--keep` (keep the temp folder),
+ * `--import-batch N` and `--merge-batch N` (rows and leads per transaction in the product phases;
+ * default: the product's own, 3,000 and 2,000),
  * `--profile` (CPU-profile the product import and merge; prints the top functions).
  * BENCH_PHASE_TIMEOUT (seconds; default 100, or 1,200 above 20,000 leads) bounds each product
  * phase: one that overruns is killed and its rate so far is reported, marked as not finished.
@@ -50,6 +52,8 @@ import type pg from 'pg';
 const { values: opts } = parseArgs({
   options: {
     leads: { type: 'string' },
+    'import-batch': { type: 'string' },
+    'merge-batch': { type: 'string' },
     keep: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     phase: { type: 'string' },
@@ -102,10 +106,10 @@ async function runPhase(phase: string, dbPath: string | undefined, pgSchema: str
   };
   let report: Record<string, number>;
   if (phase === 'import') {
-    const r = await importUsers(parley.services, app, createReadStream(csvPath!), { onProgress: (n) => progress(n, 'rows') });
+    const r = await importUsers(parley.services, app, createReadStream(csvPath!), { onProgress: (n) => progress(n, 'rows'), ...batchSize('BENCH_IMPORT_BATCH') });
     report = { created: r.created, updated: r.updated, unchanged: r.unchanged, failed: r.failed_count };
   } else {
-    const r = await bulkMerge(parley.services, app, { onProgress: (p) => progress(p.merged, 'leads merged') });
+    const r = await bulkMerge(parley.services, app, { onProgress: (p) => progress(p.merged, 'leads merged'), ...batchSize('BENCH_MERGE_BATCH') });
     report = { merged: r.merged, ambiguous: r.ambiguous, skipped: r.skipped, conversations_moved: r.conversations_moved, events_moved: r.events_moved };
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -113,6 +117,17 @@ async function runPhase(phase: string, dbPath: string | undefined, pgSchema: str
   await parley.close();
   const result: PhaseResult = { type: 'result', seconds, rssStartBytes, maxRssBytes, report };
   await tellParent(result);
+}
+
+/** A batch size given to the parent (`--import-batch`, `--merge-batch`), which the child phases inherit through the environment. */
+function batchSize(variable: 'BENCH_IMPORT_BATCH' | 'BENCH_MERGE_BATCH'): { batchSize?: number } {
+  const n = Number(process.env[variable]);
+  return Number.isInteger(n) && n > 0 ? { batchSize: n } : {};
+}
+if (opts['import-batch']) process.env['BENCH_IMPORT_BATCH'] = opts['import-batch'];
+if (opts['merge-batch']) process.env['BENCH_MERGE_BATCH'] = opts['merge-batch'];
+if (!opts.phase && (opts['import-batch'] || opts['merge-batch'])) {
+  console.log(`batch sizes: import ${opts['import-batch'] ?? 'default'}, merge ${opts['merge-batch'] ?? 'default'}`);
 }
 
 interface PhaseOutcome extends Omit<PhaseResult, 'type'> {

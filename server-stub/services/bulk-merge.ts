@@ -6,10 +6,12 @@
 import { occurrences, parseEventSummaries } from '../domain/event-summaries.ts';
 import { classifyForBulk, type ContactFacts } from '../domain/rules.ts';
 import type { App } from '../storage/apps.ts';
-const FACTS = ['id', 'role', 'created_via', 'user_id', 'email_norm', 'merged_into', 'merge_into_id', 'merge_trigger'] as const;
+import { transaction } from '../storage/transactions.ts';
 import type { Services } from './context.ts';
 import { announceMerge, MergeRaceError, mergeLeads, type MergeView } from './merge-engine.ts';
-import { transaction } from '../storage/transactions.ts';
+
+/** The columns the rules read (ContactFacts). */
+const FACTS = ['id', 'role', 'created_via', 'user_id', 'email_norm', 'merged_into', 'merge_into_id', 'merge_trigger'] as const;
 
 export interface BulkOptions {
   dry_run?: boolean | undefined;
@@ -42,7 +44,8 @@ export async function bulkMerge(s: Services, app: App, options: BulkOptions = {}
   // 2,000 leads a transaction: measured on 100,000 leads, 1,000 a batch spent more time committing
   // (writing the same index pages again and again) than merging. 3,000 was at most 10% faster
   // but, now that a batch also holds every lead's and user's attributes and event summaries in
-  // memory, took the process to 303 MB once (2,000: 266 MB), and the limit is 300.
+  // memory, took the merge process to 303 MB once, and the limit is 300 (measure with
+  // `npm run bench:merge -- --merge-batch 3000`).
   const batchSize = options.batchSize ?? BULK_BATCH;
   const report: BulkReport = { dry_run: dryRun, merged: 0, ambiguous: 0, skipped: 0, conversations_moved: 0, events_moved: 0, ambiguous_leads: [] };
   let cursor = '';

@@ -8,7 +8,7 @@ import {
 } from '../storage/contacts.ts';
 import {
   findConversation, findConversationByClientId, findMessageByClientId, insertConversation, insertMessage, listConversations, listMessages, markRead,
-  messageView, unreadCount, visitorWithUnread, type MessageRow, type MessageView,
+  messageView, unreadCount, visitorWithUnread, type MessageRow, type MessageView, type VisitorContact,
 } from '../storage/conversations.ts';
 import { identityNames } from '../domain/rules.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
@@ -32,7 +32,7 @@ export interface ContactView {
   name: string | null;
 }
 
-export const contactView = (c: ContactRow): ContactView => ({ id: c.id, role: c.role, user_id: c.user_id, email: c.email, name: c.name });
+export const contactView = (c: VisitorContact): ContactView => ({ id: c.id, role: c.role, user_id: c.user_id, email: c.email, name: c.name });
 
 /**
  * R14: a call carrying an identity must carry its HMAC when the app requires verification.

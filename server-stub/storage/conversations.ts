@@ -85,9 +85,12 @@ async function unreadInConversation(db: Db, c: ConversationRow): Promise<number>
  * The hot path of a page view: the cookie's contact and its unread count in one statement.
  * Null when the cookie is unknown, or when its contact is a tombstone (the caller then resolves).
  */
-export async function visitorWithUnread(db: Db, appId: string, visitorId: string): Promise<(ContactsTable & { unread: number }) | null> {
-  const { rows } = await sql<ContactsTable & { unread: number | string }>`
-    select c.*, (
+export type VisitorContact = Pick<ContactsTable, 'id' | 'role' | 'user_id' | 'email' | 'name'>;
+
+export async function visitorWithUnread(db: Db, appId: string, visitorId: string): Promise<(VisitorContact & { unread: number }) | null> {
+  // Only what a ping answers with: not the attributes and event summaries stored on the row.
+  const { rows } = await sql<VisitorContact & { unread: number | string }>`
+    select c.id, c.role, c.user_id, c.email, c.name, (
       select count(*) from messages m join conversations v on v.id = m.conversation_id
       where v.contact_id = c.id and m.author_type = 'agent' and (v.contact_read_at is null or m.created_at > v.contact_read_at)
     ) as unread

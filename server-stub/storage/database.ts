@@ -64,13 +64,14 @@ function openSqlite(path: string): DatabaseHandle {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   // Bulk imports and merges touch many index pages: a 32 MiB page cache (default 2 MiB) keeps them
-  // in memory (64 MiB was no faster on 100,000 users and took an import process over 300 MB).
+  // in memory (64 MiB was no faster on the benchmark's 100,000 users and cost the import process
+  // most of its margin under 300 MB).
   sqlite.pragma('cache_size = -32768');
   // Checkpoints run on a worker thread (wal-checkpointer.ts). This connection checkpoints only
-  // when the WAL reaches 65,536 pages (256 MiB), which the worker normally never lets happen (at
-  // 16,384 the worker fell behind a bulk merge's batches often enough that these checkpoints cost
-  // it 3.5 s of 19); should the worker stop, every 4,000 pages (16 MiB) again. A WAL file that
-  // grew is cut back to 64 MiB.
+  // when the WAL reaches 65,536 pages (256 MiB), which the worker normally never lets happen (at a
+  // lower threshold the worker fell behind a bulk merge's back-to-back batches often enough that
+  // this connection synced to disk inside their commits again); should the worker stop, every
+  // 4,000 pages (16 MiB) again. A WAL file that grew is cut back to 64 MiB.
   const file = path !== ':memory:' && path !== '';
   sqlite.pragma(`wal_autocheckpoint = ${file ? 65_536 : 4000}`);
   sqlite.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
