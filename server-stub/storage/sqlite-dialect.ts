@@ -91,7 +91,12 @@ class FairSqliteDriver implements Driver {
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin'));
+    // IMMEDIATE: the write lock is taken at the start, waiting out another process's writer (the
+    // CLI importing into the server's file) within the busy timeout. A plain (deferred) begin reads
+    // first and asks for the write lock at its first write; had another process committed in
+    // between, SQLite must refuse that upgrade at once (SQLITE_BUSY_SNAPSHOT, "database is
+    // locked"), whatever the timeout. In this process the FIFO lock already serialises transactions.
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {

@@ -1,3 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 import { Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -64,5 +69,48 @@ describe('FairSqliteDialect', () => {
     release();
     await expect(trx).rejects.toThrow('roll back');
     expect(await outside).toEqual([]); // it ran after the rollback, never seeing the uncommitted row
+  });
+});
+
+describe('FairSqliteDialect beside another process writing to the same file', () => {
+  // The other process (the CLI importing while the server runs) is played by a worker thread with
+  // a connection of its own: SQLite's file locks treat the two exactly as two processes.
+  const writer = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const SQLite = require(workerData.driver);
+    const db = new SQLite(workerData.path);
+    db.pragma('busy_timeout = 5000');
+    parentPort.on('message', (id) => {
+      try { db.prepare('insert into t (id, v) values (?, ?)').run(id, 'other process'); parentPort.postMessage('ok'); }
+      catch (error) { parentPort.postMessage(String(error.code)); }
+    });`;
+
+  it('a transaction that reads, then writes after the other process committed, still commits (no SQLITE_BUSY_SNAPSHOT)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-dialect-'));
+    const path = join(dir, 'shared.db');
+    const sqlite = new SQLite(path);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('busy_timeout = 5000');
+    const db = new Kysely<{ t: { id: number; v: string } }>({ dialect: new FairSqliteDialect(sqlite) });
+    await sql`create table t (id integer primary key, v text not null)`.execute(db);
+    const other = new Worker(writer, { eval: true, workerData: { path, driver: createRequire(import.meta.url).resolve('better-sqlite3') } });
+    try {
+      let otherAnswer!: Promise<string>;
+      await db.transaction().execute(async (trx) => {
+        await trx.selectFrom('t').selectAll().execute();
+        otherAnswer = new Promise((resolve) => other.once('message', resolve));
+        other.postMessage(2);
+        // Long enough for the other process to commit, had it been let in.
+        await new Promise((r) => setTimeout(r, 300));
+        await trx.insertInto('t').values({ id: 1, v: 'this process' }).execute();
+      });
+      // The other process waited for the lock within its busy timeout, then wrote too.
+      expect(await otherAnswer).toBe('ok');
+      expect((await db.selectFrom('t').select('id').orderBy('id').execute()).map((r) => r.id)).toEqual([1, 2]);
+    } finally {
+      await other.terminate();
+      await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
