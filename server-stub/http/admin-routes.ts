@@ -15,6 +15,25 @@ import type { HttpDeps } from './deps.ts';
 
 type Env = { Variables: { app: App } };
 
+/**
+ * Whether a browser's Origin is the host this request was addressed to (the operator console's
+ * own page). Hosts are compared, not schemes: behind a proxy that ends TLS the request reaches us
+ * as http:// while the page was https://. The proxy's X-Forwarded-Host counts too, for proxies that
+ * rewrite Host; a page on another origin cannot set that header without a CORS preflight, which
+ * the admin API never grants.
+ */
+export function sameSite(origin: string, c: Context): boolean {
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return false; // "null" (a sandboxed frame, a file:// page) or garbage
+  }
+  if (host === '') return false;
+  const forwarded = c.req.header('x-forwarded-host')?.split(',')[0]?.trim();
+  return [new URL(c.req.url).host, c.req.header('host'), forwarded].some((h) => h !== undefined && h.toLowerCase() === host.toLowerCase());
+}
+
 export function adminRoutes(s: Services, deps: HttpDeps): Hono<Env> {
   const r = new Hono<Env>();
 
@@ -26,7 +45,7 @@ export function adminRoutes(s: Services, deps: HttpDeps): Hono<Env> {
     // `/contacts/*` also matches `/contacts`: authenticate (and count against the token's limit) once.
     if (c.get('app') !== undefined) return next();
     const origin = c.req.header('origin');
-    if (origin !== undefined && origin !== new URL(c.req.url).origin) {
+    if (origin !== undefined && !sameSite(origin, c)) {
       throw new ServiceError(403, 'cross-origin-admin', 'the admin API does not answer browsers on other origins');
     }
     const auth = c.req.header('authorization') ?? '';

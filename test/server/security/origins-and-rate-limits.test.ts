@@ -90,6 +90,37 @@ describe('origins', () => {
   });
 });
 
+describe('admin API origins', () => {
+  const bulk = (t: TestServer, app: App, headers: Record<string, string>) =>
+    send(t, 'POST', '/v1/merges/bulk', { dry_run: true }, { authorization: `Bearer ${app.admin_token}`, ...headers });
+
+  it('answers the console on its own host, also behind a proxy that ends TLS (https page, http request) or rewrites Host', async () => {
+    const t = await server();
+    const app = await t.createApp();
+    expect((await bulk(t, app, { origin: BASE })).status).toBe(200);
+    // The browser was on https://parley.test; the proxy forwarded plain http to us.
+    expect((await bulk(t, app, { origin: BASE.replace('http:', 'https:') })).status).toBe(200);
+    // A proxy that addressed us by an internal name and said which host the browser asked for.
+    const behind = await t.parley.app.fetch(new Request('http://10.0.0.7:8080/v1/merges/bulk', {
+      method: 'POST', body: '{}',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${app.admin_token}`, origin: 'https://console.example', 'x-forwarded-host': 'console.example' },
+    }));
+    expect(behind.status).toBe(200);
+  });
+
+  it('refuses a browser on another origin, an opaque ("null") origin and a malformed one with 403, writing nothing', async () => {
+    const t = await server();
+    const app = await t.createApp();
+    await operator(t, app).createContact({ role: 'user', user_id: 'u1' });
+    const before = await dbFingerprint(t.parley.services.db);
+    for (const origin of ['https://evil.example', 'https://parley.test.evil.example', 'null', 'not a url']) {
+      const res = await send(t, 'POST', '/v1/contacts', { role: 'user', user_id: 'u2' }, { authorization: `Bearer ${app.admin_token}`, origin });
+      expect(res.status, origin).toBe(403);
+    }
+    expect(await dbFingerprint(t.parley.services.db)).toBe(before);
+  });
+});
+
 describe('rate limits', () => {
   const limits = (l: Partial<RateLimits>): RateLimits => ({ perVisitor: 1000, perIp: 1000, perToken: 1000, windowMs: 60_000, ...l });
 
