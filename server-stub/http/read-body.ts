@@ -38,11 +38,18 @@ export async function readBodyBytes(c: Context, limit = BODY_LIMIT): Promise<Uin
   return out;
 }
 
-/** Parses a JSON object body. `requireJsonType` refuses other content types (admin calls). */
+/**
+ * Parses a JSON object body. `requireJsonType` refuses other content types (admin calls), except
+ * for no body at all, which has no type to give: it is `{}`, so a call whose fields are all
+ * optional (a bulk merge) can be made bare, and one with required fields gets the usual 400 for them.
+ */
 export async function readJson(c: Context, requireJsonType: boolean): Promise<unknown> {
   const type = (c.req.header('content-type') ?? '').toLowerCase();
-  if (requireJsonType && !type.startsWith('application/json')) throw new ServiceError(400, 'unsupported-content-type', 'send the body as application/json');
-  return parseJsonObject(await readBodyBytes(c));
+  const bytes = await readBodyBytes(c);
+  if (requireJsonType && !type.startsWith('application/json') && bytes.byteLength > 0) {
+    throw new ServiceError(400, 'unsupported-content-type', 'send the body as application/json');
+  }
+  return parseJsonObject(bytes);
 }
 
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;

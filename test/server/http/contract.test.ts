@@ -187,6 +187,17 @@ describe('admin API', () => {
     const res = await t.call('POST', '/v1/contacts', 'role=user', { token: app.admin_token, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(res.status).toBe(400);
   });
+
+  it('a call whose fields are all optional may be sent with no body at all; one with required fields gets 400 for them', async () => {
+    const bare = (path: string) => t.fetch(new Request(`${BASE}${path}`, { method: 'POST', headers: { authorization: `Bearer ${app.admin_token}` } }));
+    const bulk = await bare('/v1/merges/bulk');
+    expect(bulk.status).toBe(200);
+    expect(await bulk.json()).toMatchObject({ merged: 0, ambiguous: 0, skipped: 0 });
+    const create = await bare('/v1/contacts');
+    expect(create.status).toBe(400);
+    expect(create.headers.get('content-type')).toContain('application/problem+json');
+    expect((await create.json()).type).not.toMatch(/unsupported-content-type$/);
+  });
 });
 
 describe('conversations and messages', () => {
