@@ -95,6 +95,18 @@ export function emailMatch<C extends ContactFacts>(usersWithEmail: readonly C[])
   return live.length === 1 ? live[0]! : null;
 }
 
+/**
+ * R3: whether a lead's email mark still names the one user with its email. Such a mark is only as
+ * good as the match that made it: once a second user has the email (or the user lost it), the
+ * lead is ambiguous, as a bulk merge would report it, and must not merge. Cookie marks (R2) rest
+ * on the login itself and always hold.
+ */
+export function markHolds(lead: ContactFacts, usersWithLeadEmail: readonly ContactFacts[]): boolean {
+  if (lead.merge_into_id === null || lead.merge_trigger === null) return false;
+  if (lead.merge_trigger !== 'email' && lead.merge_trigger !== 'csv') return true;
+  return lead.email_norm !== null && emailMatch(usersWithLeadEmail)?.id === lead.merge_into_id;
+}
+
 export type MergeCheck =
   | { ok: true }
   | { ok: false; code: 'self' | 'users-never-merged' | 'into-not-user' | 'into-merged' | 'cross-app'; detail: string }

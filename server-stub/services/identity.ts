@@ -101,7 +101,13 @@ export async function createUser(trx: Db, s: Services, appId: string, identity: 
 export async function markLeadsMatchingUser(trx: Db, appId: string, user: ContactRow, trigger: MergeTrigger): Promise<number> {
   if (user.email_norm === null) return 0;
   const target = emailMatch(await usersWithEmail(trx, appId, user.email_norm));
-  if (!target || target.id !== user.id) return 0;
+  if (!target) {
+    // Several users have this email now: the leads marked by it for one of them are ambiguous (R3
+    // needs exactly one user), so those marks go; the merge worker re-checks too.
+    await withdrawEmailMarks(trx, appId, user.email_norm);
+    return 0;
+  }
+  if (target.id !== user.id) return 0;
   let marked = 0;
   for (const lead of await messengerLeadsWithEmail(trx, appId, user.email_norm)) {
     if (lead.role !== 'lead' || lead.merge_trigger === 'cookie' || lead.merge_into_id === user.id) continue;
@@ -109,6 +115,13 @@ export async function markLeadsMatchingUser(trx: Db, appId: string, user: Contac
     marked++;
   }
   return marked;
+}
+
+/** Drops the email and CSV marks (never cookie marks, R2) of the messenger leads with this email. */
+export async function withdrawEmailMarks(trx: Db, appId: string, emailNorm: string): Promise<void> {
+  for (const lead of await messengerLeadsWithEmail(trx, appId, emailNorm)) {
+    if (lead.merge_trigger === 'email' || lead.merge_trigger === 'csv') await updateContact(trx, lead.id, { merge_into_id: null, merge_trigger: null });
+  }
 }
 
 /**

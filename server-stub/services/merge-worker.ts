@@ -4,7 +4,8 @@
  * transaction (R12), so a job that crashed half-way simply runs again.
  */
 import { claimJobs, completeJob, failJob, type JobRow } from '../storage/jobs.ts';
-import { findContact } from '../storage/contacts.ts';
+import { findContact, updateContact, usersWithEmail } from '../storage/contacts.ts';
+import { markHolds } from '../domain/rules.ts';
 import { announceMerge, mergeLead, type MergeView } from './merge-engine.ts';
 import type { Services } from './context.ts';
 import { transaction } from '../storage/transactions.ts';
@@ -39,8 +40,14 @@ export function startMergeWorker(s: Services, options: WorkerOptions = {}): Merg
     await transaction(s.db, async (trx) => {
       const lead = await findContact(trx, job.app_id, from);
       if (lead && lead.merged_into === null && lead.merge_into_id !== null && lead.merge_trigger !== null) {
-        const outcome = await mergeLead(trx, s, job.app_id, lead.id, lead.merge_into_id, lead.merge_trigger);
-        if (outcome.kind === 'merged') merged = outcome.merge;
+        const users = lead.email_norm === null ? [] : await usersWithEmail(trx, job.app_id, lead.email_norm);
+        if (markHolds(lead, users)) {
+          const outcome = await mergeLead(trx, s, job.app_id, lead.id, lead.merge_into_id, lead.merge_trigger);
+          if (outcome.kind === 'merged') merged = outcome.merge;
+        } else {
+          // The email now matches several users (or none): the lead waits for an operator, as in a bulk merge.
+          await updateContact(trx, lead.id, { merge_into_id: null, merge_trigger: null, updated_at: s.clock.now().toISOString() });
+        }
       }
       await completeJob(trx, job.id, s.clock.now().toISOString());
     });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkIdentity } from '../../../server-stub/domain/identity.ts';
 import {
-  checkMerge, classifyForBulk, decideLogin, emailMatch, isAutoMergeable, matchUser, mergeStatus, type ContactFacts,
+  checkMerge, classifyForBulk, decideLogin, emailMatch, isAutoMergeable, markHolds, matchUser, mergeStatus, type ContactFacts,
 } from '../../../server-stub/domain/rules.ts';
 import { userHash, verifyUserHash } from '../../../server-stub/domain/verification.ts';
 
@@ -55,6 +55,18 @@ describe('matching a user to an identity', () => {
     expect(emailMatch([user('a', 'u1', 'x@y.io')])?.id).toBe('a');
     expect(emailMatch([user('a', 'u1', 'x@y.io'), user('b', 'u2', 'x@y.io')])).toBeNull();
     expect(emailMatch([])).toBeNull();
+  });
+  it('R3: an email or CSV mark holds only while its user is the one live user with the lead\'s email; a cookie mark always holds', () => {
+    const lead = (trigger: ContactFacts['merge_trigger'], into: string | null = 'a') => contact({ id: 'l', email_norm: 'x@y.io', merge_into_id: into, merge_trigger: trigger });
+    const a = user('a', 'u1', 'x@y.io');
+    const b = user('b', 'u2', 'x@y.io');
+    expect(markHolds(lead('email'), [a])).toBe(true);
+    expect(markHolds(lead('csv'), [a])).toBe(true);
+    expect(markHolds(lead('email'), [a, b])).toBe(false);
+    expect(markHolds(lead('csv'), [b])).toBe(false);
+    expect(markHolds(lead('email'), [])).toBe(false);
+    expect(markHolds(lead('cookie'), [a, b])).toBe(true);
+    expect(markHolds(lead(null, null), [a])).toBe(false);
   });
   it('R7: only messenger visitors and leads merge automatically', () => {
     expect(isAutoMergeable(contact({ id: 'l' }))).toBe(true);

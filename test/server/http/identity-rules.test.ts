@@ -125,6 +125,40 @@ describe('messenger identity rules', () => {
     expect((await op.contact(lead.id)).body.merge_pending_into).toBeNull();
   });
 
+  it('R3: a mark by email is withdrawn when a second user gets that email, and the first user\'s ping merges nothing', async () => {
+    const op = operator(t, app);
+    const first = await op.createContact({ role: 'user', user_id: 'a', email: 'pat@example.com' });
+    const lead = await makeLead(widget(t, app), { email: 'pat@example.com' });
+    expect((await op.contact(lead.id)).body.merge_pending_into?.id).toBe(first.body.id);
+    await op.createContact({ role: 'user', user_id: 'b', email: 'PAT@example.com' });
+    expect((await op.contact(lead.id)).body.merge_pending_into).toBeNull();
+    const ping = await widget(t, app).login({ user_id: 'a' });
+    expect(ping.body.merge.status).not.toBe('pending');
+    await t.drain();
+    expect((await op.contact(lead.id)).body).toMatchObject({ id: lead.id, role: 'lead' });
+    expect((await op.merges()).body.data).toEqual([]);
+    expect((await op.bulk({ dry_run: true })).body).toMatchObject({ merged: 0, ambiguous: 1 });
+  });
+
+  it('R3: a merge job whose email mark no longer names the one user with that email merges nothing and drops the mark', async () => {
+    const op = operator(t, app);
+    const first = await op.createContact({ role: 'user', user_id: 'a', email: 'kim@example.com' });
+    const lead = await makeLead(widget(t, app), { email: 'kim@example.com' });
+    // The user pings: the merge job is queued but not run yet...
+    expect((await widget(t, app).login({ user_id: 'a' })).body.merge.status).toBe('pending');
+    // ...and before it runs, a second user with the same email arrives by a way that marks nothing.
+    const now = new Date().toISOString();
+    await t.parley.services.db.insertInto('contacts').values({
+      id: 'cnt_second_kim', app_id: app.id, role: 'user', user_id: 'b', email: 'kim@example.com', email_norm: 'kim@example.com', name: null, created_via: 'api',
+      created_at: now, updated_at: now, last_seen_at: null, merged_into: null, merged_at: null, merge_into_id: null, merge_trigger: null, attributes: '{}', event_summaries: '{}',
+    }).execute();
+    await t.drain();
+    const after = (await op.contact(lead.id)).body;
+    expect(after).toMatchObject({ id: lead.id, role: 'lead', merge_pending_into: null });
+    expect((await op.merges()).body.data).toEqual([]);
+    expect(first.body.id).not.toBe(lead.id);
+  });
+
   it('R4: users imported from CSV mark matching leads; the merge waits for the user\'s ping', async () => {
     const lead = await makeLead(widget(t, app), { email: 'eve@example.com' });
     const op = operator(t, app);
@@ -351,10 +385,10 @@ describe('marks follow the facts', () => {
   it('R5: a signed-in user\'s page view without the identity still runs the merges waiting for them', async () => {
     const op = operator(t, app);
     const bob = widget(t, app);
-    const login = await bob.login({ user_id: 'bob' });
-    const lead = await makeLead(widget(t, app));
-    // Marked as R3 would mark it (the email path is covered above), while Bob's cookie is already his.
-    await t.parley.services.db.updateTable('contacts').set({ merge_into_id: login.body.contact.id, merge_trigger: 'email' }).where('id', '=', lead.id).execute();
+    const login = await bob.login({ user_id: 'bob', email: 'bob@example.com' });
+    // R3 marks the lead when it leaves Bob's email, while Bob's cookie is already his.
+    const lead = await makeLead(widget(t, app), { email: 'bob@example.com' });
+    expect((await op.contact(lead.id)).body.merge_pending_into?.id).toBe(login.body.contact.id);
     const first = await bob.ping();
     expect(first.body.merge.status).toBe('pending');
     await t.drain();
