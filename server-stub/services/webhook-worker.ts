@@ -1,7 +1,8 @@
 /**
  * Sends webhook deliveries: signed with HMAC-SHA256 of the body (the app's webhook secret) in
  * `Parley-Signature: sha256=<hex>`, each attempt logged, failures and timeouts retried with
- * exponential backoff. Deliveries live in the database, so a restart resumes them.
+ * exponential backoff. Deliveries live in the database, so a restart resumes them; one cut short
+ * by stop() goes back to pending uncounted (see releaseInterrupted).
  */
 import { createHmac } from 'node:crypto';
 import type { Services } from './context.ts';
@@ -38,6 +39,8 @@ export function startWebhookWorker(s: Services, options: WebhookWorkerOptions = 
   let stopped = false;
   let running: Promise<void> | null = null;
   let timer: NodeJS.Timeout | undefined;
+  // Aborted by stop(): fetch then rejects with exactly this signal's reason, which tells a
+  // shutdown apart from a timeout or a network error.
   const inflight = new AbortController();
 
   async function attempt(d: { id: string; app_id: string; webhook_id: string; event: string; payload: string; attempts: number }): Promise<void> {
@@ -63,6 +66,10 @@ export function startWebhookWorker(s: Services, options: WebhookWorkerOptions = 
       await res.body?.cancel();
       if (res.status < 200 || res.status >= 300) error = `answered ${res.status}`;
     } catch (e) {
+      if (inflight.signal.aborted && e === inflight.signal.reason) {
+        await releaseInterrupted(d);
+        return;
+      }
       error = e instanceof Error ? (e.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : e.message) : String(e);
     }
     const attempts = d.attempts + 1;
@@ -74,6 +81,18 @@ export function startWebhookWorker(s: Services, options: WebhookWorkerOptions = 
         : { status: attempts >= maxAttempts ? 'failed' : 'pending', attempts, locked_until: null, next_attempt_at: new Date(now.getTime() + retryDelay(attempts, baseMs)).toISOString() })
         .where('id', '=', d.id).execute();
     });
+  }
+
+  /**
+   * A delivery cut short by our own shutdown is not the receiver's failure: counting it would use
+   * up a retry at every restart (and mark it failed after enough deploys). It goes back to pending,
+   * lease released, attempts and next_attempt_at unchanged and no attempt logged, so the next
+   * start sends it again at once. The receiver may have got the body before the abort, so it may
+   * see the delivery twice; it dedupes on `parley-delivery`, as for any at-least-once retry.
+   */
+  async function releaseInterrupted(d: { id: string; attempts: number }): Promise<void> {
+    await s.db.updateTable('webhook_deliveries').set({ status: 'pending', locked_until: null })
+      .where('id', '=', d.id).where('status', '=', 'sending').where('attempts', '=', d.attempts).execute();
   }
 
   async function tick(): Promise<void> {

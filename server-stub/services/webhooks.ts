@@ -14,21 +14,31 @@ export interface WebhookView {
   id: string;
   url: string;
   events: WebhookEvent[];
+  /**
+   * The key of `parley-signature` (HMAC-SHA256 of the body): the app's webhook secret, one per app
+   * and so the same on each of its webhooks. Without it no receiver can verify a delivery. It is
+   * safe here because these views are answered only on admin-token routes: whoever holds the admin
+   * token can already read all of the app's data and point a webhook anywhere, so the secret gives
+   * them nothing more. It never appears in the messenger API nor in the delivery log.
+   */
+  signing_secret: string;
   created_at: string;
 }
 
-const view = (w: WebhooksTable): WebhookView => ({ id: w.id, url: w.url, events: JSON.parse(w.events) as WebhookEvent[], created_at: w.created_at });
+const view = (w: WebhooksTable, app: App): WebhookView => ({
+  id: w.id, url: w.url, events: JSON.parse(w.events) as WebhookEvent[], signing_secret: app.webhook_secret, created_at: w.created_at,
+});
 
 export async function registerWebhook(s: Services, app: App, url: string, events: WebhookEvent[] | undefined): Promise<WebhookView> {
   const parsed = new URL(url);
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new ServiceError(400, 'invalid-input', 'url must be http(s)');
   const row: WebhooksTable = { id: s.ids('whk'), app_id: app.id, url, events: JSON.stringify(events ?? WEBHOOK_EVENTS), created_at: s.clock.now().toISOString() };
   await s.db.insertInto('webhooks').values(row).execute();
-  return view(row);
+  return view(row, app);
 }
 
 export async function listWebhooks(s: Services, app: App): Promise<{ data: WebhookView[] }> {
-  return { data: (await s.db.selectFrom('webhooks').selectAll().where('app_id', '=', app.id).orderBy('id').execute()).map(view) };
+  return { data: (await s.db.selectFrom('webhooks').selectAll().where('app_id', '=', app.id).orderBy('id').execute()).map((w) => view(w, app)) };
 }
 
 export async function deleteWebhook(s: Services, app: App, id: string): Promise<void> {

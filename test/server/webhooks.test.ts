@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../server-stub/storage/apps.ts';
@@ -109,6 +109,75 @@ describe('webhooks', () => {
     await second.close();
     await new Promise<void>((r) => server.close(() => r()));
     t.parley = second; // closed already; afterEach closes again harmlessly
+  });
+
+  it('registration and the listing give the signing secret, and a receiver verifies a real delivery with it', async () => {
+    const hook = await receiver();
+    const created = await t.call('POST', '/v1/webhooks', { url: hook.url, events: ['contact.created'] }, { token: app.admin_token });
+    expect(created.status).toBe(201);
+    const secret: unknown = created.body.signing_secret;
+    expect(typeof secret).toBe('string');
+    expect((secret as string).length).toBeGreaterThanOrEqual(32);
+    const listed = await t.call('GET', '/v1/webhooks', undefined, { token: app.admin_token });
+    expect(listed.body.data).toEqual([{ id: created.body.id, url: hook.url, events: ['contact.created'], signing_secret: secret, created_at: created.body.created_at }]);
+    await operator(t, app).createContact({ role: 'user', user_id: 'u-verify' });
+    const [got] = await hook.waitFor((r) => r.length >= 1);
+    // What an integrator writes: HMAC-SHA256 of the raw body with the secret the API gave, compared in constant time.
+    const expected = Buffer.from(`sha256=${createHmac('sha256', secret as string).update(got!.body, 'utf8').digest('hex')}`);
+    const header = Buffer.from(String(got!.headers['parley-signature']));
+    expect(header.length === expected.length && timingSafeEqual(header, expected)).toBe(true);
+    expect(got!.json.data.user_id).toBe('u-verify');
+    // The secret is for the admin only: the delivery log does not repeat it.
+    const log = await t.call('GET', `/v1/webhooks/${created.body.id}/deliveries`, undefined, { token: app.admin_token });
+    expect(JSON.stringify(log.body)).not.toContain(secret as string);
+    await hook.close();
+  });
+
+  it('a delivery in flight when the worker stops is not counted as an attempt, and is delivered after restart', async () => {
+    // The first request is held open (no answer) until the worker stops; later ones get 200.
+    const held: Received[] = [];
+    const again: Received[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        const r = { headers: req.headers, body, json: JSON.parse(body) };
+        if (held.length === 0) held.push(r);
+        else { again.push(r); res.writeHead(200).end(); }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks`;
+    const created = await t.call('POST', '/v1/webhooks', { url, events: ['contact.created'] }, { token: app.admin_token });
+    await operator(t, app).createContact({ role: 'user', user_id: 'u-shutdown' });
+    const end = Date.now() + 5000;
+    while (held.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(held).toHaveLength(1);
+
+    await t.parley.webhooks.stop(); // the graceful shutdown path: aborts the held request
+    const db = t.parley.services.db;
+    const [row] = await db.selectFrom('webhook_deliveries').selectAll().execute();
+    expect(row).toMatchObject({ id: held[0]!.json.id, status: 'pending', attempts: 0, locked_until: null });
+    expect(await db.selectFrom('webhook_attempts').selectAll().execute()).toEqual([]);
+
+    const { createParley } = await import('../../server-stub/server.ts');
+    await t.parley.close();
+    // Same database, a new process-like life (t.call and t.close still point at the first one).
+    const second = await createParley({ ...t.databaseOptions, rateLimits: 'off', log: () => undefined, webhookRetryBaseMs: 10, workerPollMs: 20 });
+    try {
+      const until = Date.now() + 5000;
+      while (again.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(again.map((r) => r.json.id)).toEqual([held[0]!.json.id]);
+      await second.webhooks.drain();
+      const res = await second.app.fetch(new Request(`http://parley.test/v1/webhooks/${created.body.id}/deliveries`, { headers: { authorization: `Bearer ${app.admin_token}` } }));
+      const log = (await res.json()) as { data: { status: string; attempts: number; attempt_log: { status_code: number }[] }[] };
+      expect(log.data[0]).toMatchObject({ status: 'delivered', attempts: 1 });
+      expect(log.data[0]!.attempt_log.map((a) => a.status_code)).toEqual([200]);
+    } finally {
+      await second.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('webhooks of another app are invisible (404) and bad URLs are refused (400)', async () => {
