@@ -22,7 +22,8 @@
  * SQL merge written with UPDATE … FROM joins. With both, SQLite runs first and each figure is printed
  * beside the other database's.
  *
- * Options: `--leads N` (or BENCH_LEADS; default 100,000), `--keep` (keep the temp folder),
+ * Options: `--leads N` (or BENCH_LEADS; default 100,000), `--keep` (keep the temp folder, with a
+ * copy of the generated leads: leads.db, or on PostgreSQL a schema a later run drops as stale),
  * `--import-batch N` and `--merge-batch N` (rows and leads per transaction in the product phases;
  * default: the product's own, 3,000 and 2,000),
  * `--profile` (CPU-profile the product import and merge; prints the top functions).
@@ -847,6 +848,8 @@ async function runPostgres(n: number, budget: number): Promise<DbRun> {
     const generated = await generateLeadsPg(main.name, app.id, shape);
     console.log(`  generated ${count(generated)} rows (multi-row INSERTs) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     writeCsv(csvPath, shape);
+    // With --keep, a copy of the generated leads outlives the run (as leads.db does on SQLite).
+    if (opts.keep) console.log(`  kept the generated leads in schema ${(await pgCopy(main.name, ['apps', 'contacts', 'visitors', 'conversations', 'messages', 'events'])).name}`);
     // The plain-INSERT baseline's copy: same schema and indexes, the app and the leads (all it writes to).
     const insertCopy = await pgCopy(main.name, ['apps', 'contacts']);
     schemas.push(insertCopy);
@@ -946,7 +949,7 @@ async function runPostgres(n: number, budget: number): Promise<DbRun> {
     return { rows, notes: extra, failures };
   } finally {
     for (const s of schemas) await s.drop();
-    if (opts.keep) console.log(`\nkept ${dir} (the PostgreSQL schemas are dropped all the same)`);
+    if (opts.keep) console.log(`\nkept ${dir} (the PostgreSQL schemas other than the kept leads are dropped)`);
     else rmSync(dir, { recursive: true, force: true });
   }
 }
