@@ -8,7 +8,7 @@ import { createParley } from './server.ts';
 import { createApp, findApp } from './storage/apps.ts';
 import { DEFAULT_SQLITE_PATH, type DatabaseOptions } from './storage/database.ts';
 import { bulkMerge } from './services/bulk-merge.ts';
-import { importUsers } from './services/user-import.ts';
+import { importUsers, type ImportReport } from './services/user-import.ts';
 import { startServer } from './main.ts';
 import { createProgress } from './progress.ts';
 
@@ -56,7 +56,9 @@ async function main(argv: string[]): Promise<void> {
         const app = await createApp(parley.services.db, parley.services.clock, { name: values.name, require_verification: values['require-verification'] === true, allowed_origins: origins });
         const out = { app_id: app.id, admin_token: app.admin_token, identity_secret: app.identity_secret };
         if (values.json) process.stdout.write(`${JSON.stringify(out)}\n`);
-        else process.stdout.write(`Created app "${app.name}"\n  app_id:          ${out.app_id}\n  admin_token:     ${out.admin_token}\n  identity_secret: ${out.identity_secret}\n  origins:         ${origins.join(', ') || '(none yet)'}\n`);
+        // The webhook secret is left out of --json, whose shape the spec fixes; without it here an
+        // owner could not check the signatures of the deliveries.
+        else process.stdout.write(`Created app "${app.name}"\n  app_id:          ${out.app_id}\n  admin_token:     ${out.admin_token}\n  identity_secret: ${out.identity_secret}\n  webhook_secret:  ${app.webhook_secret}   (signs webhook deliveries: header parley-signature)\n  origins:         ${origins.join(', ') || '(none yet)'}\n`);
       } finally {
         await parley.close();
       }
@@ -74,7 +76,8 @@ async function main(argv: string[]): Promise<void> {
         const progress = createProgress('import', 'rows');
         const report = await importUsers(parley.services, app, createReadStream(file), { onProgress: (n) => progress.update(n), ...batchSize(values['batch-size']) });
         progress.done();
-        printReport(report, values.json === true);
+        if (values.json) printReport(report, true);
+        else process.stdout.write(formatImportReport(report));
       } finally {
         await parley.close();
       }
@@ -121,6 +124,20 @@ function printReport(report: object, json: boolean): void {
   for (const [k, v] of Object.entries(report)) {
     process.stdout.write(`${k.padEnd(20)} ${Array.isArray(v) ? `${v.length} listed` : String(v)}\n`);
   }
+}
+
+/** Failed rows listed in the human report; --json lists them all (up to the import's own cap). */
+const FAILED_SHOWN = 20;
+
+/** The import report for a terminal: the counts, then which rows failed and why. */
+function formatImportReport(report: ImportReport & { failed_count: number; complete: boolean }): string {
+  const row = (k: string, v: string | number | boolean) => `${k.padEnd(20)} ${String(v)}\n`;
+  let out = row('created', report.created) + row('updated', report.updated) + row('unchanged', report.unchanged) + row('failed', report.failed_count);
+  for (const f of report.failed.slice(0, FAILED_SHOWN)) out += `  line ${f.line}: ${f.reason}\n`;
+  const more = report.failed_count - Math.min(report.failed.length, FAILED_SHOWN);
+  if (more > 0) out += `  and ${more.toLocaleString('en')} more (--json lists up to 10,000)\n`;
+  out += row('complete', report.complete ? 'true' : 'false: the file could not be read to its end (see the last failed line)');
+  return out;
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -3,7 +3,8 @@
  * validated on its own; bad rows are reported with their line and the others import. Upserts by
  * user_id, else by email, so re-running an import changes nothing.
  */
-import { Readable } from 'node:stream';
+import { isUtf8 } from 'node:buffer';
+import { Readable, pipeline } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { sql } from 'kysely';
 import { encodeAttributes, parseAttributes, withAttributes } from '../domain/attributes.ts';
@@ -52,15 +53,21 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     report.failed_count++;
     if (report.failed.length < maxListed) report.failed.push({ line, reason });
   };
-  const source = typeof input === 'string' ? Readable.from([input]) : input instanceof Readable ? input : Readable.fromWeb(input as import('node:stream/web').ReadableStream<Uint8Array>);
+  const source = typeof input === 'string' ? Readable.from([Buffer.from(input)]) : input instanceof Readable ? input : Readable.fromWeb(input as import('node:stream/web').ReadableStream<Uint8Array>);
   // A quote inside a field is data (relax_quotes; strict quoting made csv-parse quadratic on long
   // lines and lost the rows after a bad one). A quote never closed swallows the rest of the file:
   // that record is reported and the report says the file was cut short. Cells are trimmed below
   // (csv-parse's own trim drops the rows after a skipped record).
-  const parser = source.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, raw: true, relax_quotes: true, skip_records_with_error: true }));
+  // Cells come out as latin1, one character per byte, so that each record's bytes can be checked
+  // as UTF-8 whole (a character split between stream chunks is whole by then) and a bad byte fails
+  // its row instead of turning into U+FFFD. csv-parse's own BOM handling would switch it back to
+  // lossy UTF-8, hence withoutBom. Delimiters, quotes and line breaks are ASCII: same bytes either way.
+  const parser = parse({ encoding: 'latin1', bom: false, relax_column_count: true, skip_empty_lines: true, raw: true, relax_quotes: true, skip_records_with_error: true });
+  pipeline(Readable.from(withoutBom(source)), parser, () => undefined); // errors reach the loop below through the parser
   let header: string[] | null = null;
   let headerError: string | null = null;
-  parser.on('skip', (error: CsvError & { lines?: number; records?: number }) => {
+  let unreadable: { lead: string; message: string } | null = null;
+  parser.on('skip', (error: CsvError & { records?: number }, raw: string | undefined) => {
     // Parsing runs ahead of the loop below, so "no record read yet" tells the header apart.
     if (error.records === 0) {
       // No header, no import: stop reading at once rather than parse the rest of the body.
@@ -68,12 +75,15 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
       parser.destroy(new ImportError(`the header row cannot be read: ${error.message}`));
       return;
     }
-    fail(error.lines ?? 0, `the record cannot be read: ${error.message}`);
+    // With these options the one record error is a quote never closed, which runs to the end of
+    // the input: its line is known once the loop has counted the lines of every record before it.
+    // Only the line breaks before it are kept: its raw text is the rest of the file.
+    unreadable = { lead: /^[\r\n]*/.exec(raw ?? '')![0], message: error.message };
     if (error.code === 'CSV_QUOTE_NOT_CLOSED') report.complete = false;
   });
-  source.on('error', (e) => parser.destroy(e));
 
-  const seen = new Map<string, number>();
+  const repeats = createRepeatCheck();
+  const lines = createLineCounter();
   let batch: Row[] = [];
   let done = 0;
   const flush = async () => {
@@ -88,20 +98,22 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     options.onProgress?.(done);
   };
 
-  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number }; raw: string }>) {
-    const { info, raw } = item;
-    const record = item.record.map((cell) => cell.trim());
+  for await (const item of parser as AsyncIterable<{ record: string[]; raw: string }>) {
+    const line = lines.next(item.raw);
+    const decoded = decodeRecord(item.raw, item.record);
     if (header === null) {
       if (headerError) throw new ImportError(`the header row cannot be read: ${headerError}`);
-      header = record.map((h) => h.trim().toLowerCase());
+      if (decoded === null) throw new ImportError(`the header row ${NOT_UTF8}`);
+      header = decoded.map((h) => h.trim().toLowerCase());
       if (!header.includes('user_id') && !header.includes('email')) throw new ImportError('the header row must name a user_id or an email column');
       if (new Set(header).size !== header.length) throw new ImportError('the header row repeats a column');
       continue;
     }
-    // info.lines is where the record ends; a quoted field may span lines, so count back to its start.
-    // raw carries parts of the line breaks around the record (LF or CR of CRLF): count only inside it.
-    const inner = raw.replace(/^[\r\n]+|[\r\n]+$/g, '');
-    const line = info.lines - (inner.match(/\n/g)?.length ?? 0);
+    if (decoded === null) {
+      fail(line, `the row ${NOT_UTF8}`);
+      continue;
+    }
+    const record = decoded.map((cell) => cell.trim());
     if (record.some((cell) => cell.includes('\u0000'))) {
       fail(line, 'a cell contains a NUL character');
       continue;
@@ -122,22 +134,122 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
       fail(line, 'no user_id or email');
       continue;
     }
-    const key = checked.identity.user_id !== null ? `id:${checked.identity.user_id}` : `email:${normaliseEmail(checked.identity.email!)}`;
-    const earlier = seen.get(key);
+    const earlier = repeats(checked.identity, line);
     if (earlier !== undefined) {
       fail(line, `repeats the identity of line ${earlier}`);
       continue;
     }
-    seen.set(key, line);
     const attributes: Record<string, string> = {};
     for (const [k, v] of Object.entries(cells)) if (!KNOWN.has(k) && v !== '') attributes[k] = v;
     batch.push({ line, identity: checked.identity, name: cells['name'] || undefined, attributes });
     if (batch.length >= batchSize) await flush();
   }
   if (header === null) throw new ImportError(headerError ? `the header row cannot be read: ${headerError}` : 'the file is empty: a header row is required');
+  const cut = unreadable as { lead: string; message: string } | null; // assigned in the 'skip' handler, which TypeScript does not follow
+  if (cut !== null) fail(lines.next(cut.lead), `the record cannot be read: ${cut.message}`);
   await flush();
   report.failed.sort((x, y) => x.line - y.line);
   return report;
+}
+
+const NOT_UTF8 = 'contains bytes that are not valid UTF-8: save the file as UTF-8 (in Excel: "CSV UTF-8")';
+
+/**
+ * The file's bytes without a UTF-8 byte order mark. A UTF-16 one is refused: the import reads
+ * UTF-8 only, and a UTF-16 file read as UTF-8 would fail on every row.
+ */
+async function* withoutBom(source: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<Buffer> {
+  let head: Buffer | null = Buffer.alloc(0);
+  for await (const chunk of source) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (head === null) {
+      yield bytes;
+      continue;
+    }
+    // The mark may come in pieces: hold the first bytes until there are three.
+    head = Buffer.concat([head, bytes]);
+    if (head.length >= 3) {
+      yield stripBom(head);
+      head = null;
+    }
+  }
+  if (head !== null && head.length > 0) yield stripBom(head);
+}
+
+function stripBom(head: Buffer): Buffer {
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return head.subarray(3);
+  if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) throw new ImportError('the file is UTF-16: save it as UTF-8 (in Excel: "CSV UTF-8")');
+  return head;
+}
+
+const NON_ASCII = /[\x80-\xff]/;
+
+/**
+ * A record's cells as text, or null when its bytes are not valid UTF-8. `raw` and `cells` are
+ * latin1 (one character per byte); the raw record is checked, not the cells, since csv-parse drops
+ * the quotes around a field and so could join the pieces of a broken character into a valid one.
+ * A U+FFFD written as such in the file is valid UTF-8 and kept.
+ */
+function decodeRecord(raw: string, cells: string[]): string[] | null {
+  if (!NON_ASCII.test(raw)) return cells; // ASCII reads the same in latin1 and UTF-8
+  if (!isUtf8(Buffer.from(raw, 'latin1'))) return null;
+  return cells.map((cell) => (NON_ASCII.test(cell) ? Buffer.from(cell, 'latin1').toString('utf8') : cell));
+}
+
+/**
+ * Physical line numbers (1-based) where records start, from their raw text in file order. csv-parse's
+ * own count (info.lines) counts a CRLF inside a quoted field twice. Its raw text holds every line
+ * break of the file except the LF of a CRLF that ends a record or an empty line, so a CR counts as
+ * a line break by itself and an LF only when no CR comes before it (LF, CRLF and lone-CR files).
+ * A record's raw text starts with the empty lines skipped before it.
+ */
+function createLineCounter(): { next(raw: string): number } {
+  let breaks = 0;
+  return {
+    next(raw) {
+      let leading = 0;
+      while (leading < raw.length && (raw[leading] === '\r' || raw[leading] === '\n')) leading++;
+      const start = 1 + breaks + countLineBreaks(raw.slice(0, leading));
+      breaks += countLineBreaks(raw);
+      return start;
+    },
+  };
+}
+
+function countLineBreaks(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 13 || (c === 10 && text.charCodeAt(i - 1) !== 13)) n++;
+  }
+  return n;
+}
+
+/**
+ * Tells whether a row names a person an earlier accepted row of the file already named, and which
+ * line that was. Two such rows would both touch one user, the later undoing the earlier on every
+ * run, so an import would never settle. An email alone names whoever has it: it repeats any earlier
+ * row with that email. A user_id names one person, who may share the email with others: it repeats
+ * an earlier row with that user_id, or an earlier email-only row with its email (which the import
+ * matched to the same user). Rows with different user_ids and one email are different people.
+ */
+function createRepeatCheck(): (identity: Identity, line: number) => number | undefined {
+  const byUserId = new Map<string, number>();
+  const byEmail = new Map<string, number>(); // first row with the email, with or without a user_id
+  const byEmailOnly = new Map<string, number>(); // first row with the email and no user_id
+  return (identity, line) => {
+    const email = identity.email === null ? null : normaliseEmail(identity.email);
+    const earlier = identity.user_id === null
+      ? email !== null ? byEmail.get(email) : undefined
+      : byUserId.get(identity.user_id) ?? (email !== null ? byEmailOnly.get(email) : undefined);
+    if (earlier !== undefined) return earlier;
+    if (identity.user_id !== null) byUserId.set(identity.user_id, line);
+    if (email !== null) {
+      if (!byEmail.has(email)) byEmail.set(email, line);
+      if (identity.user_id === null) byEmailOnly.set(email, line);
+    }
+    return undefined;
+  };
 }
 
 export class ImportError extends Error {}
@@ -218,14 +330,18 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
   // R3/R4: messenger leads sharing an email with exactly one user are marked for that user, in one
   // statement through the (lead, user) work table rather than one update per lead.
   const marks: { from_id: string; into_id: string }[] = [];
+  const withdrawn: string[] = [];
   for (const part of slices(emails, IN_LIST)) {
     const leads = await trx.selectFrom('contacts').select(['id', 'email_norm', 'merge_into_id', 'merge_trigger'])
       .where('app_id', '=', app.id).where('email_norm', 'in', part).where('role', '=', 'lead').where('created_via', '=', 'messenger').where('merged_into', 'is', null).execute();
     for (const lead of leads) {
       const target = emailMatch(byEmail.get(lead.email_norm!) ?? []);
       if (target && lead.merge_trigger !== 'cookie' && lead.merge_into_id !== target.id) marks.push({ from_id: lead.id, into_id: target.id });
+      // A row gave a second user this lead's email: an email or CSV mark no longer names one user.
+      else if (!target && (lead.merge_trigger === 'email' || lead.merge_trigger === 'csv')) withdrawn.push(lead.id);
     }
   }
+  for (const part of slices(withdrawn, IN_LIST)) await trx.updateTable('contacts').set({ merge_into_id: null, merge_trigger: null }).where('id', 'in', part).execute();
   if (marks.length > 0) {
     const batchId = s.ids('mk');
     for (const part of slices(marks, 300)) await trx.insertInto('merge_batch').values(part.map((m) => ({ batch_id: batchId, ...m }))).execute();

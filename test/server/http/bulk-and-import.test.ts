@@ -1,4 +1,6 @@
+import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { importUsers } from '../../../server-stub/services/user-import.ts';
 import type { App } from '../../../server-stub/storage/apps.ts';
 import { startTestServer, type TestServer } from '../../support/server-app.ts';
 import { dbFingerprint } from '../../support/db-fingerprint.ts';
@@ -123,6 +125,120 @@ describe('R4 users CSV import', () => {
     expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
     expect(await dbFingerprint(t.parley.services.db)).toBe(before);
+  });
+});
+
+/** POSTs raw bytes (the JSON helper only sends strings). */
+async function importBytes(bytes: Uint8Array) {
+  const res = await t.fetch(new Request('http://parley.test/v1/imports/users', { method: 'POST', headers: { authorization: `Bearer ${app.admin_token}`, 'content-type': 'text/csv' }, body: new Blob([new Uint8Array(bytes)]) }));
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+const failedLines = (body: { failed: { line: number }[] }) => body.failed.map((f) => f.line);
+
+describe('R4 an identity repeated within one file', () => {
+  it('R4: a user_id row after an email-only row with that email is a repeat, and a re-run changes nothing', async () => {
+    const op = operator(t, app);
+    const csv = 'user_id,email,name\n,a@example.com,Alice\nu1, A@Example.com ,Bob\n';
+    const first = await op.importCsv(csv);
+    expect(first.body).toMatchObject({ created: 1, updated: 0, failed: [{ line: 3, reason: 'repeats the identity of line 2' }] });
+    const before = await dbFingerprint(t.parley.services.db);
+    const again = await op.importCsv(csv);
+    expect(again.body).toMatchObject({ created: 0, updated: 0, unchanged: 1, failed: [{ line: 3, reason: 'repeats the identity of line 2' }] });
+    expect(await dbFingerprint(t.parley.services.db)).toBe(before);
+    expect((await op.contacts('?email=a@example.com')).body.data).toMatchObject([{ name: 'Alice', user_id: null }]);
+  });
+
+  it('R4: an email-only row after a user_id row with that email is a repeat, and a re-run changes nothing', async () => {
+    const op = operator(t, app);
+    const csv = 'user_id,email,name\nu1,a@example.com,Bob\n,A@EXAMPLE.COM,Alice\n';
+    const first = await op.importCsv(csv);
+    expect(first.body).toMatchObject({ created: 1, updated: 0, failed: [{ line: 3, reason: 'repeats the identity of line 2' }] });
+    const before = await dbFingerprint(t.parley.services.db);
+    const again = await op.importCsv(csv);
+    expect(again.body).toMatchObject({ created: 0, updated: 0, unchanged: 1 });
+    expect(await dbFingerprint(t.parley.services.db)).toBe(before);
+    expect((await op.contacts('?user_id=u1')).body.data).toMatchObject([{ name: 'Bob' }]);
+  });
+
+  it('R4: different user_ids may share an email; a later email-only row repeats the first of them', async () => {
+    const op = operator(t, app);
+    const csv = 'user_id,email,name\nu1,shared@example.com,One\nu2,shared@example.com,Two\n,shared@example.com,Who\nu1,other@example.com,Again\n';
+    const first = await op.importCsv(csv);
+    expect(first.body).toMatchObject({ created: 2, failed: [{ line: 4, reason: 'repeats the identity of line 2' }, { line: 5, reason: 'repeats the identity of line 2' }] });
+    const again = await op.importCsv(csv);
+    expect(again.body).toMatchObject({ created: 0, updated: 0, unchanged: 2 });
+  });
+});
+
+describe('R4 line numbers', () => {
+  // Bad rows start on lines 2, 5, 8 and 9; lines 3-4 and 9-10 are one record each (quoted line breaks).
+  const rows = ['user_id,email,name', 'u1,null,A', 'u2,b@example.com,"two', 'lines"', 'u3,nope,C', '', 'u4,"d@example.com",D', ',,E', 'u5,"bad', 'email",F', 'u6,f@example.com,"G"', ''];
+  const variants: [string, string][] = [['LF', rows.join('\n')], ['CRLF', rows.join('\r\n')], ['LF with BOM', `\uFEFF${rows.join('\n')}`], ['CRLF with BOM', `\uFEFF${rows.join('\r\n')}`]];
+
+  it.each(variants)('R4: a bad row is reported on the physical line where its record starts (%s)', async (_name, csv) => {
+    const res = await operator(t, app).importCsv(csv);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ created: 3, complete: true });
+    expect(failedLines(res.body)).toEqual([2, 5, 8, 9]);
+    expect(res.body.failed[3].reason).toBe('email is malformed');
+  });
+
+  it('R4: line numbers do not depend on how the stream is cut (CRLF in 3-byte chunks)', async () => {
+    const bytes = Buffer.from(`\uFEFF${rows.join('\r\n')}`);
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 3) }, (_, i) => bytes.subarray(i * 3, i * 3 + 3));
+    const report = await importUsers(t.parley.services, app, Readable.from(chunks));
+    expect(failedLines(report)).toEqual([2, 5, 8, 9]);
+  });
+
+  it('R4: a quote never closed is reported on the line where its record starts, after CRLF multi-line fields', async () => {
+    const res = await operator(t, app).importCsv('user_id,email,name\r\nu1,a@example.com,"x\r\ny\r\nz"\r\nu2,b@example.com,B\r\nu3,"never closed\r\nu4,c@example.com,C\r\n');
+    expect(res.body).toMatchObject({ created: 2, complete: false });
+    expect(res.body.failed).toEqual([{ line: 6, reason: expect.stringMatching(/cannot be read/) }]);
+  });
+});
+
+describe('R4 a file that is not UTF-8', () => {
+  it('R4: a row with bytes that are not UTF-8 (Latin-1 from Excel) fails with its line; the other rows import', async () => {
+    const op = operator(t, app);
+    const bytes = Buffer.concat([
+      Buffer.from('user_id,email,name\r\nu1,a@example.com,Zo\u00eb\r\nu2,b@example.com,M'),
+      Buffer.from([0xfc]), // ü in Latin-1
+      Buffer.from('ller\r\nu3,c@example.com,"multi\r\nline \u00e9t\u00e9"\r\nu4,d@example.com,Caf'),
+      Buffer.from([0xe9]),
+      Buffer.from('\r\nu5,e@example.com,Replacement \uFFFD kept\r\n'),
+    ]);
+    const res = await importBytes(bytes);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ created: 3, complete: true });
+    expect(failedLines(res.body)).toEqual([3, 6]);
+    for (const f of res.body.failed) expect(f.reason).toMatch(/not valid UTF-8.*save .*UTF-8/i);
+    expect((await op.contacts('?user_id=u2')).body.data).toEqual([]);
+    expect((await op.contacts('?user_id=u1')).body.data[0].name).toBe('Zo\u00eb');
+    expect((await op.contacts('?user_id=u3')).body.data[0].name).toBe('multi\r\nline \u00e9t\u00e9');
+    expect((await op.contacts('?user_id=u5')).body.data[0].name).toBe('Replacement \uFFFD kept');
+  });
+
+  it('R4: a character split between two stream chunks is decoded whole', async () => {
+    const bytes = Buffer.from('user_id,email,name\nu1,a@example.com,M\u00fcller \u{1F600}\n');
+    const chunks = Array.from(bytes, (b) => Buffer.from([b]));
+    const report = await importUsers(t.parley.services, app, Readable.from(chunks));
+    expect(report).toMatchObject({ created: 1, failed: [] });
+    expect((await operator(t, app).contacts('?user_id=u1')).body.data[0].name).toBe('M\u00fcller \u{1F600}');
+  });
+
+  it('R4: a header that is not UTF-8 is refused with 400 and writes nothing', async () => {
+    const before = await dbFingerprint(t.parley.services.db);
+    const res = await importBytes(Buffer.concat([Buffer.from('user_id,email,Gr'), Buffer.from([0xf6, 0xdf]), Buffer.from('e\nu1,a@example.com,L\n')]));
+    expect(res.status).toBe(400);
+    expect(res.body.detail).toMatch(/UTF-8/);
+    expect(await dbFingerprint(t.parley.services.db)).toBe(before);
+  });
+
+  it('R4: a UTF-16 file (byte order mark FF FE) is refused with 400 asking for UTF-8', async () => {
+    const res = await importBytes(Buffer.from('\uFEFFuser_id,email\r\nu1,a@example.com\r\n', 'utf16le'));
+    expect(res.status).toBe(400);
+    expect(res.body.detail).toMatch(/UTF-16: save it as UTF-8/);
   });
 });
 

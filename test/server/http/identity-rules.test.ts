@@ -159,6 +159,18 @@ describe('messenger identity rules', () => {
     expect(first.body.id).not.toBe(lead.id);
   });
 
+  it('R4: a CSV mark is withdrawn when a later import gives a second user the lead\'s email', async () => {
+    const lead = await makeLead(widget(t, app), { email: 'sam@example.com' });
+    const op = operator(t, app);
+    await op.importCsv('user_id,email\nu-sam,sam@example.com\n');
+    expect((await op.contact(lead.id)).body.merge_pending_into).toMatchObject({ user_id: 'u-sam', trigger: 'csv' });
+    await op.importCsv('user_id,email\nu-sam-2,Sam@Example.com\n');
+    expect((await op.contact(lead.id)).body.merge_pending_into).toBeNull();
+    await widget(t, app).login({ user_id: 'u-sam' });
+    await t.drain();
+    expect((await op.contact(lead.id)).body).toMatchObject({ id: lead.id, role: 'lead' });
+  });
+
   it('R4: users imported from CSV mark matching leads; the merge waits for the user\'s ping', async () => {
     const lead = await makeLead(widget(t, app), { email: 'eve@example.com' });
     const op = operator(t, app);
