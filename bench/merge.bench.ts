@@ -849,7 +849,11 @@ async function runPostgres(n: number, budget: number): Promise<DbRun> {
     console.log(`  generated ${count(generated)} rows (multi-row INSERTs) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     writeCsv(csvPath, shape);
     // With --keep, a copy of the generated leads outlives the run (as leads.db does on SQLite).
-    if (opts.keep) console.log(`  kept the generated leads in schema ${(await pgCopy(main.name, ['apps', 'contacts', 'visitors', 'conversations', 'messages', 'events'])).name}`);
+    if (opts.keep) {
+      const leads = await pgCopy(main.name, ['apps', 'contacts', 'visitors', 'conversations', 'messages', 'events']);
+      leads.keep();
+      console.log(`  kept the generated leads in schema ${leads.name}`);
+    }
     // The plain-INSERT baseline's copy: same schema and indexes, the app and the leads (all it writes to).
     const insertCopy = await pgCopy(main.name, ['apps', 'contacts']);
     schemas.push(insertCopy);

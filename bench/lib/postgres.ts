@@ -58,6 +58,8 @@ export interface BenchSchema {
   env: Record<string, string>;
   /** Ends this run's sessions and drops the schema (idempotent). */
   drop(): Promise<void>;
+  /** Leaves the schema in place at exit (`--keep`); a later run drops it once stale. */
+  keep(): void;
 }
 
 const STALE_MS = 6 * 3600_000;
@@ -88,6 +90,9 @@ export async function createBenchSchema(): Promise<BenchSchema> {
   return {
     name,
     env: { PGAPPNAME: name, PARLEY_PG_BENCH_SCHEMA: name },
+    keep() {
+      process.off('exit', onExit);
+    },
     async drop() {
       if (dropped) return;
       const c = await pgClient();
