@@ -3,6 +3,8 @@ import type { KV } from './storage.ts';
 import type { Timers } from './stream.ts';
 import type { ApiError, Contact, Message, Result, UserClaim } from './types.ts';
 
+const CONFLICT = /client-id-conflict$/;
+
 /** A message typed by the visitor and not yet confirmed by the server. */
 export interface OutboxItem {
   client_id: string;
@@ -49,6 +51,11 @@ export interface Outbox {
   flush(): Promise<void>;
   /** Sends one failed item again now. */
   retry(clientId: string): Promise<void>;
+  /**
+   * The visitor lost its conversations (a merge not by cookie moved them to a user, R6): what
+   * waits for one of them starts a new conversation instead. Sends nothing by itself.
+   */
+  restart(): Promise<void>;
   /** Forgets everything, in memory and (unless `keep`: another tab did it) storage. */
   clear(keep?: boolean): Promise<void>;
   items(): OutboxItem[];
@@ -83,6 +90,16 @@ export function createOutbox(d: OutboxDeps): Outbox {
   const patch = (id: string, p: Partial<OutboxItem>): void => {
     items = items.map((i) => (i.client_id === id ? { ...i, ...p } : i));
   };
+  /**
+   * The items of thread `key` start a new conversation: the first one starts it, the others follow
+   * it. Each keeps its client_id, so a message the server stored already is not stored twice.
+   */
+  const regroup = (key: string): void => {
+    let first: string | undefined;
+    items = items.map((i) =>
+      threadKey(i) !== key ? i : { ...i, conversation_id: null, start_id: first ?? ((first = i.client_id), undefined) },
+    );
+  };
 
   async function run(): Promise<void> {
     const my = gen;
@@ -105,6 +122,19 @@ export function createOutbox(d: OutboxDeps): Outbox {
               .map((i) => (i.start_id === client_id ? { ...i, conversation_id: r.value.conversation_id } : i));
             await save();
             d.onDelivered(item, r.value);
+          } else if ((item.conversation_id && r.error.status === 404) || CONFLICT.test(r.error.type)) {
+            // Not a failure to show. 404: the conversation is out of reach (merged into a user, R6),
+            // so the message starts a new one. A client_id conflict: the server stored this message
+            // already (its answer was lost) where the visitor can no longer see it: exactly once is
+            // done; what waited for it starts a conversation of its own.
+            if (r.error.status === 404) regroup(item.conversation_id!);
+            else {
+              done.add(client_id);
+              items = items.filter((i) => i.client_id !== client_id);
+              regroup(client_id);
+            }
+            again = true;
+            await save();
           } else {
             patch(client_id, { status: 'failed', error: r.error.title });
             d.onError(r.error);
@@ -156,6 +186,10 @@ export function createOutbox(d: OutboxDeps): Outbox {
       patch(id, { status: 'sending' });
       d.onChange(items);
       return flush();
+    },
+    restart() {
+      for (const k of new Set(items.map((i) => i.conversation_id))) if (k) regroup(k);
+      return save();
     },
     async clear(keep) {
       gen++;

@@ -1,7 +1,7 @@
 import type { Api } from './api.ts';
 import { withMessages, type Store } from './store.ts';
 import { openStream, type EventSourceFactory, type Timers } from './stream.ts';
-import type { ApiError, ConversationSummary, Message } from './types.ts';
+import type { ApiError, ConversationSummary, Message, Result } from './types.ts';
 
 export interface SyncDeps {
   api: Api;
@@ -16,8 +16,11 @@ export interface SyncDeps {
   pollMs: number;
   /** The stream (re)connected: a good moment to resend the outbox. */
   onUp(): void;
-  /** The server merged this visitor into a user. */
-  onMerge(): void;
+  /**
+   * The server merged this visitor into a user. `follow`: by cookie (R2), this browser now opens
+   * the user; otherwise (R6) the cookie was unbound and opens nobody until the next ping.
+   */
+  onMerge(follow: boolean): void;
 }
 
 const byUpdated = (a: ConversationSummary, b: ConversationSummary) => (a.updated_at < b.updated_at ? 1 : -1);
@@ -34,6 +37,8 @@ export function createSync(d: SyncDeps) {
   let poll: unknown;
   let polling = false;
   let alive = true;
+  /** Bumped by `reset`: answers asked for before it belong to a visitor this cookie no longer is. */
+  let epoch = 0;
 
   const viewing = (id: string) => store.get().open && store.get().thread === id;
 
@@ -42,29 +47,35 @@ export function createSync(d: SyncDeps) {
     if (m) store.set({ announce: `New message: ${m.body}` });
   }
 
-  async function conversations(): Promise<void> {
+  /** A call for the current visitor: its value, or undefined when it failed (reported) or a reset came meanwhile. */
+  async function call<T>(f: () => Promise<Result<T>>): Promise<{ v: T } | undefined> {
     if (!alive) return;
-    const r = await api.conversations(d.visitor());
-    if (!r.ok) return d.report(r.error);
-    const list = r.value.data.slice().sort(byUpdated);
+    const e = epoch;
+    const r = await f();
+    if (e !== epoch) return;
+    if (r.ok) return { v: r.value };
+    d.report(r.error);
+  }
+
+  async function conversations(): Promise<void> {
+    const r = await call(() => api.conversations(d.visitor()));
+    if (!r) return;
+    const list = r.v.data.slice().sort(byUpdated);
     store.set({ conversations: list, unread: list.reduce((n, c) => n + c.unread_count, 0) });
   }
 
   /** Loads a thread, or only what is newer than its last known message. */
   async function thread(id: string, after = store.get().messages[id]?.at(-1)?.id): Promise<void> {
-    if (!alive) return;
-    const r = await api.messages(id, d.visitor(), after);
-    if (!r.ok) return d.report(r.error);
-    const fresh = r.value.data;
+    const r = await call(() => api.messages(id, d.visitor(), after));
+    if (!r) return;
+    const fresh = r.v.data;
     store.set((s) => withMessages(s, id, fresh));
     if (after) announce(fresh);
     if (viewing(id) && fresh.some(isAgent)) await read(id);
   }
 
   async function read(id: string): Promise<void> {
-    if (!alive) return;
-    const r = await api.read(id, d.visitor());
-    if (!r.ok) return d.report(r.error);
+    if (!(await call(() => api.read(id, d.visitor())))) return;
     store.set((s) => {
       const c = s.conversations.find((x) => x.id === id);
       return {
@@ -83,7 +94,12 @@ export function createSync(d: SyncDeps) {
   }
 
   function onEvent(type: string, data: unknown): void {
-    if (type === 'merge') return void (d.onMerge(), catchUp());
+    if (type === 'merge') {
+      const follow = (data as { trigger?: unknown } | null)?.trigger === 'cookie';
+      d.onMerge(follow);
+      if (follow) void catchUp();
+      return;
+    }
     if (type === 'unread') {
       const n = typeof data === 'number' ? data : (data as { unread_count?: unknown }).unread_count;
       if (typeof n === 'number') store.set({ unread: n });
@@ -155,9 +171,19 @@ export function createSync(d: SyncDeps) {
       close = undefined;
       stopPoll();
     },
+    /**
+     * Forgets the conversations of a visitor this cookie no longer is (R8 reset, a merge not by
+     * cookie): the view, the stream and answers under way. `start` follows the next visitor.
+     */
+    reset(thread: string | null = null): void {
+      epoch++;
+      this.stop();
+      store.set({ conversations: [], messages: {}, thread, contact: null, unread: 0 });
+    },
     /** Stops for good (shutdown): late answers and timers do nothing more. */
     dispose(): void {
       alive = false;
+      epoch++;
       this.stop();
     },
   };

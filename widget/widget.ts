@@ -15,7 +15,7 @@ import {
 } from './env.ts';
 import { createIdentity } from './identity.ts';
 import { uuid } from './ids.ts';
-import { createOutbox, type Delivered, type OutboxItem } from './outbox.ts';
+import { createOutbox, threadKey, type Delivered, type OutboxItem } from './outbox.ts';
 import { createSession } from './session.ts';
 import { fallbackKV, idbKV, memoryKV, type KV } from './storage.ts';
 import { createStore, withMessages } from './store.ts';
@@ -161,7 +161,18 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
         store.set((s) => (s.banner === OFFLINE ? { banner: null } : {}));
         void outbox.flush();
       },
-      onMerge: () => void session.ping(),
+      onMerge(follow) {
+        if (follow) return void session.ping();
+        // Not by cookie (R6): the lead's conversations are the user's now and this cookie opens
+        // nobody; the server makes it a new visitor on the next ping. Like the R8 reset, with the
+        // same id. Messages waiting for an old conversation start a new one; a visitor looking at
+        // one is shown where its waiting messages go, or the list.
+        const t = store.get().thread;
+        const first = outbox.items().find((i) => threadKey(i) === t);
+        void outbox.restart();
+        sync.reset(t === 'new' || (first && !first.conversation_id) ? t : (first?.client_id ?? null));
+        void session.ping().then(() => (sync.start(), outbox.flush()));
+      },
     });
 
     const session = createSession(
@@ -176,8 +187,7 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
         warn,
         onReset() {
           // The old visitor's view goes; the stream follows the new one after its first ping.
-          store.set({ conversations: [], messages: {}, thread: null, contact: null });
-          sync.stop();
+          sync.reset();
         },
         onIdentity() {
           sync.start();

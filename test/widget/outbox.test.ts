@@ -1,6 +1,6 @@
 import { fireEvent, waitFor } from '@testing-library/preact';
 import { describe, expect, it } from 'vitest';
-import { createOutbox, type OutboxItem } from '../../widget/outbox.ts';
+import { createOutbox, type Delivered, type OutboxItem } from '../../widget/outbox.ts';
 import { fallbackKV, idbKV, memoryKV, type KV } from '../../widget/storage.ts';
 import { platformTimers } from '../../widget/env.ts';
 import type { Result } from '../../widget/types.ts';
@@ -55,6 +55,115 @@ describe('outbox', () => {
     await waitFor(() => expect(seen).toHaveLength(1));
     expect((seen[0] as OutboxItem[])[0]).toMatchObject({ client_id: 'c1', body: 'hi' });
     release({ ok: false, error: { status: 400, type: 'about:blank', title: 'bad', detail: '' } });
+  });
+
+  /**
+   * An outbox over a scripted server: `answer` decides each send once `up()` was called (the
+   * network is down before, so items queue up together); sends from then on are logged.
+   */
+  function scripted(answer: (i: OutboxItem) => Result<Delivered>) {
+    let online = false;
+    const sent: Array<{ client_id: string; to: string | null }> = [];
+    const delivered: Array<{ client_id: string; to: string }> = [];
+    const errors: unknown[] = [];
+    const outbox = createOutbox({
+      kv: memoryKV(),
+      key: 'k',
+      send: async (i) => (online ? (sent.push({ client_id: i.client_id, to: i.conversation_id }), answer(i)) : problem(0, 'network')),
+      timers: platformTimers,
+      delay: () => 60_000,
+      onChange: () => {},
+      onDelivered: (i, d) => delivered.push({ client_id: i.client_id, to: d.conversation_id }),
+      onError: (e) => errors.push(e),
+    });
+    const up = async () => {
+      await waitFor(() => expect(outbox.items().every((i) => i.status === 'failed')).toBe(true));
+      errors.length = 0;
+      online = true;
+      await outbox.flush();
+    };
+    return { outbox, sent, delivered, errors, up };
+  }
+  const item = (client_id: string, conversation_id: string | null, start_id?: string) =>
+    ({ client_id, visitor_id: 'v', body: client_id, created_at: '', conversation_id, ...(start_id ? { start_id } : {}) });
+  const ok = (conversation_id: string, client_id: string): Result<Delivered> => ({
+    ok: true,
+    value: { conversation_id, message: { id: 'm-' + client_id, body: client_id, author: { type: 'contact', id: 'c' }, created_at: '' } },
+  });
+  const problem = (status: number, slug: string): Result<never> => ({
+    ok: false,
+    error: { status, type: `https://parley.dev/problems/${slug}`, title: slug, detail: '' },
+  });
+
+  it('R6: messages for a conversation that answers 404 (merged away) start one new conversation, in order, each once, with no error shown', async () => {
+    const gone = new Set(['old1', 'old2']);
+    let n = 0;
+    const s = scripted((i) => (i.conversation_id && gone.has(i.conversation_id) ? problem(404, 'not-found') : ok(i.conversation_id ?? `new${++n}`, i.client_id)));
+    // Three messages for one lost conversation, one for another; a failed start keeps them waiting.
+    await s.outbox.add(item('a', 'old1'));
+    await s.outbox.add(item('b', 'old1'));
+    await s.outbox.add(item('c', 'old2'));
+    await s.outbox.add(item('d', 'old1'));
+    await s.up();
+    await waitFor(() => expect(s.outbox.items()).toEqual([]));
+    expect(s.delivered).toEqual([
+      { client_id: 'a', to: 'new1' },
+      { client_id: 'b', to: 'new1' },
+      { client_id: 'c', to: 'new2' },
+      { client_id: 'd', to: 'new1' },
+    ]);
+    // Each went to its lost conversation at most once, then by its own client_id into the new one.
+    expect(s.sent.filter((x) => x.to === null).map((x) => x.client_id)).toEqual(['a', 'c']);
+    expect(s.errors).toEqual([]);
+  });
+
+  it('R12: a conversation start answered client-id-conflict was stored already (its answer was lost): it is dropped, not resent, and what waited for it starts a conversation', async () => {
+    const s = scripted((i) => (i.client_id === 'a' ? problem(409, 'client-id-conflict') : ok(i.conversation_id ?? 'new1', i.client_id)));
+    await s.outbox.add(item('a', null));
+    await s.outbox.add(item('b', null, 'a'));
+    await s.outbox.add(item('c', null, 'a'));
+    await s.up();
+    await waitFor(() => expect(s.outbox.items()).toEqual([]));
+    expect(s.sent).toEqual([
+      { client_id: 'a', to: null },
+      { client_id: 'b', to: null },
+      { client_id: 'c', to: 'new1' },
+    ]);
+    expect(s.delivered.map((x) => x.client_id)).toEqual(['b', 'c']);
+    expect(s.errors).toEqual([]);
+  });
+
+  it('a 404 on a conversation start is an error like any other (nothing to regroup)', async () => {
+    const s = scripted(() => problem(404, 'not-found'));
+    await s.outbox.add(item('a', null));
+    await s.up();
+    await waitFor(() => expect(s.outbox.items()).toMatchObject([{ client_id: 'a', status: 'failed' }]));
+    expect(s.sent).toHaveLength(1);
+    expect(s.errors).toHaveLength(1);
+  });
+
+  it('restart() turns what waits for a known conversation into new conversation starts, keeping client_ids; pending starts are untouched', async () => {
+    const s = scripted((i) => ok(i.conversation_id ?? 'n-' + i.client_id, i.client_id));
+    await s.outbox.add(item('a', 'old1'));
+    await s.outbox.add(item('p', null));
+    await s.outbox.add(item('q', null, 'p'));
+    await s.outbox.add(item('b', 'old1'));
+    await waitFor(() => expect(s.outbox.items().every((i) => i.status === 'failed')).toBe(true));
+    await s.outbox.restart();
+    expect(s.outbox.items().map(({ client_id, conversation_id, start_id }) => ({ client_id, conversation_id, start_id }))).toEqual([
+      { client_id: 'a', conversation_id: null, start_id: undefined },
+      { client_id: 'p', conversation_id: null, start_id: undefined },
+      { client_id: 'q', conversation_id: null, start_id: 'p' },
+      { client_id: 'b', conversation_id: null, start_id: 'a' },
+    ]);
+    await s.up();
+    await waitFor(() => expect(s.outbox.items()).toEqual([]));
+    expect(s.delivered).toEqual([
+      { client_id: 'a', to: 'n-a' },
+      { client_id: 'p', to: 'n-p' },
+      { client_id: 'q', to: 'n-p' },
+      { client_id: 'b', to: 'n-a' },
+    ]);
   });
 
   it('R15: a save under way when clear() runs writes nothing of the old visitor back', async () => {

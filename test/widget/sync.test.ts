@@ -125,6 +125,70 @@ describe('realtime', () => {
     sync.dispose();
   });
 
+  it('a merge event by cookie follows the user and catches up; any other trigger hands over to a fresh start without touching the old threads', async () => {
+    const calls: string[] = [];
+    const api = {
+      conversations: async () => (calls.push('list'), { ok: true, value: { data: [] } }),
+      messages: async () => (calls.push('thread'), { ok: true, value: { data: [] } }),
+      streamUrl: () => 'https://chat.example.com/stream',
+    } as unknown as Api;
+    const store = createStore();
+    store.set({ messages: { cnv1: [] } });
+    const merges: boolean[] = [];
+    const streams = fakeStreams();
+    const sync = createSync({
+      api, store, visitor: () => 'v', report: () => {}, warn: () => {}, timers: platformTimers,
+      factory: streams.factory, delay: () => 0, pollMs: 1e9, onUp: () => {}, onMerge: (follow) => merges.push(follow),
+    });
+    sync.start();
+    for (const trigger of ['bulk', 'email', 'csv', 'convert', 'explicit']) streams.current().emit('merge', { from: 'c1', into: 'u1', trigger });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(merges).toEqual([false, false, false, false, false]);
+    expect(calls).toEqual([]);
+    streams.current().emit('merge', { from: 'c1', into: 'u1', trigger: 'cookie' });
+    await waitFor(() => expect(calls).toEqual(['list', 'thread']));
+    expect(merges.at(-1)).toBe(true);
+    sync.dispose();
+  });
+
+  it('reset() forgets the old visitor: its view, its stream, and answers still under way (no stale list, no error banner)', async () => {
+    const old: Message = { id: 'm0', conversation_id: 'cnv1', body: 'old', author: { type: 'agent', id: 'a' }, created_at: 'x' };
+    const pending: Array<() => void> = [];
+    const later = <T>(v: T) => new Promise<T>((ok) => pending.push(() => ok(v)));
+    const api = {
+      conversations: () => later({ ok: true, value: { data: [{ id: 'cnv1', last_message: old, unread_count: 1, updated_at: 'x' }] } }),
+      messages: () => later({ ok: false, error: { status: 404, type: 'https://parley.dev/problems/not-found', title: 'Not Found', detail: 'conversation not found' } }),
+      read: () => later({ ok: false, error: { status: 404, type: 'https://parley.dev/problems/not-found', title: 'Not Found', detail: 'conversation not found' } }),
+      streamUrl: () => 'https://chat.example.com/stream',
+    } as unknown as Api;
+    const store = createStore();
+    store.set({ conversations: [{ id: 'cnv1', last_message: old, unread_count: 1, updated_at: 'x' }], messages: { cnv1: [old] }, thread: 'cnv1', unread: 1 });
+    const reported: unknown[] = [];
+    const streams = fakeStreams();
+    const sync = createSync({
+      api, store, visitor: () => 'v', report: (e) => reported.push(e), warn: () => {}, timers: platformTimers,
+      factory: streams.factory, delay: () => 0, pollMs: 1e9, onUp: () => {}, onMerge: () => {},
+    });
+    sync.start();
+    const first = streams.current();
+    void sync.catchUp();
+    void sync.read('cnv1');
+    await waitFor(() => expect(pending.length).toBeGreaterThanOrEqual(2));
+    sync.reset('new');
+    expect(first.closed).toBe(true);
+    expect(store.get()).toMatchObject({ conversations: [], messages: {}, thread: 'new', contact: null, unread: 0 });
+    while (pending.length) {
+      pending.splice(0).forEach((f) => f());
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    expect(store.get()).toMatchObject({ conversations: [], messages: {}, unread: 0 });
+    expect(reported).toEqual([]);
+    sync.start(); // the same URL: a new stream all the same, for the visitor the cookie is now
+    expect(streams.all).toHaveLength(2);
+    expect(streams.current()).not.toBe(first);
+    sync.dispose();
+  });
+
   it('threads stay sorted by id and hold each message once', () => {
     const m = (id: string) => ({ id, conversation_id: 'c', body: id, author: { type: 'agent', id: 'a' }, created_at: '' }) as Message;
     let s = { ...initialState(), ...withMessages(initialState(), 'c', [m('b'), m('d')]) };
