@@ -6,6 +6,7 @@
 import { occurrences, parseEventSummaries } from '../domain/event-summaries.ts';
 import { classifyForBulk, type ContactFacts } from '../domain/rules.ts';
 import type { App } from '../storage/apps.ts';
+import { refreshStatistics } from '../storage/planner-statistics.ts';
 import { transaction } from '../storage/transactions.ts';
 import type { Services } from './context.ts';
 import { announceMerge, MergeRaceError, mergeLeads, type MergeView } from './merge-engine.ts';
@@ -48,6 +49,9 @@ export async function bulkMerge(s: Services, app: App, options: BulkOptions = {}
   // `npm run bench:merge -- --merge-batch 3000`).
   const batchSize = options.batchSize ?? BULK_BATCH;
   const report: BulkReport = { dry_run: dryRun, merged: 0, ambiguous: 0, skipped: 0, conversations_moved: 0, events_moved: 0, ambiguous_leads: [] };
+  // PostgreSQL: planned with statistics from before a recent import, the batches' user lookups
+  // would read every user of the app each time (storage/planner-statistics.ts).
+  await refreshStatistics(s.db, 'contacts');
   let cursor = '';
   let seen = 0;
   for (;;) {

@@ -82,8 +82,6 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
     await trx.insertInto('merge_batch').values(part.map((p) => ({ batch_id: batchId, from_id: p.from, into_id: p.into }))).execute();
   }
   const batch = trx.selectFrom('merge_batch').where('batch_id', '=', batchId);
-  const intoOf = (column: 'conversations.contact_id' | 'visitors.contact_id') =>
-    sql<string>`(select into_id from merge_batch b where b.batch_id = ${batchId} and b.from_id = ${sql.ref(column)})`;
 
   // The leads' and then the users' attributes and event summaries, read before the claim empties
   // the leads'. On PostgreSQL the rows are locked, leads first (as a convert, or a ping that marks
@@ -93,17 +91,18 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
   const leadData = await readCarried(trx, froms, true);
   const userData = await readCarried(trx, [...new Set(pairs.map((p) => p.into))], true);
 
-  const claimed = await trx.updateTable('contacts')
-    .set({
-      merged_into: sql`(select into_id from merge_batch b where b.batch_id = ${batchId} and b.from_id = contacts.id)`,
+  const claimed = await trx.updateTable('contacts').from('merge_batch as b')
+    .set((eb) => ({
+      merged_into: eb.ref('b.into_id'),
       merged_at: now, merge_into_id: null, merge_trigger: null, updated_at: now,
       // The tombstone keeps neither: what it had is now the user's (or was the user's already).
       attributes: '{}', event_summaries: '{}',
-    })
+    }))
+    .where('b.batch_id', '=', batchId).whereRef('b.from_id', '=', 'contacts.id')
     // `app_id || ''` still keeps the claim inside the app, but is no index key: given `app_id = ?`,
     // SQLite's planner read every contact of the app through (app_id, email_norm, role) for each
     // batch (EXPLAIN QUERY PLAN shows it) instead of looking the batch's ids up by key.
-    .where(sql<string>`app_id || ''`, '=', appId).where('id', 'in', batch.select('from_id')).where('merged_into', 'is', null).where('role', '!=', 'user')
+    .where(sql<string>`contacts.app_id || ''`, '=', appId).where('contacts.merged_into', 'is', null).where('contacts.role', '!=', 'user')
     .executeTakeFirst();
   if (Number(claimed.numUpdatedRows) !== pairs.length) {
     await trx.deleteFrom('merge_batch').where('batch_id', '=', batchId).execute();
@@ -119,10 +118,15 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
   }
   const moved = await carryOver(trx, pairs, leadData, userData, batchId);
 
-  await trx.updateTable('conversations').set({ contact_id: intoOf('conversations.contact_id') }).where('contact_id', 'in', batch.select('from_id')).execute();
+  // UPDATE … FROM the work table (SQLite and PostgreSQL alike): each batch row finds its rows by
+  // index. As `where contact_id in (select …)`, PostgreSQL, whose statistics see the work table
+  // empty, hashed the batch and read the whole table on every batch.
+  await trx.updateTable('conversations').from('merge_batch as b').set((eb) => ({ contact_id: eb.ref('b.into_id') }))
+    .where('b.batch_id', '=', batchId).whereRef('b.from_id', '=', 'conversations.contact_id').execute();
 
   if (trigger === 'cookie') {
-    await trx.updateTable('visitors').set({ contact_id: intoOf('visitors.contact_id') }).where('contact_id', 'in', batch.select('from_id')).execute();
+    await trx.updateTable('visitors').from('merge_batch as b').set((eb) => ({ contact_id: eb.ref('b.into_id') }))
+      .where('b.batch_id', '=', batchId).whereRef('b.from_id', '=', 'visitors.contact_id').execute();
   } else {
     await trx.deleteFrom('visitors').where('contact_id', 'in', batch.select('from_id')).execute();
   }
@@ -181,9 +185,8 @@ async function carryOver(trx: Db, pairs: readonly { from: string; into: string }
     batch_id: workId, from_id: id, into_id: id, attributes: encodeAttributes(users.get(id)!.attributes), event_summaries: encodeEventSummaries(users.get(id)!.events),
   }));
   for (const part of chunks(rows, 150)) await trx.insertInto('merge_batch').values(part).execute();
-  const from = (column: 'attributes' | 'event_summaries') => sql<string>`(select b.${sql.ref(column)} from merge_batch b where b.batch_id = ${workId} and b.from_id = contacts.id)`;
-  await trx.updateTable('contacts').set({ attributes: from('attributes'), event_summaries: from('event_summaries') })
-    .where('id', 'in', trx.selectFrom('merge_batch').select('from_id').where('batch_id', '=', workId)).execute();
+  await trx.updateTable('contacts').from('merge_batch as b').set((eb) => ({ attributes: eb.fn.coalesce('b.attributes', 'contacts.attributes'), event_summaries: eb.fn.coalesce('b.event_summaries', 'contacts.event_summaries') }))
+    .where('b.batch_id', '=', workId).whereRef('b.from_id', '=', 'contacts.id').execute();
   await trx.deleteFrom('merge_batch').where('batch_id', '=', workId).execute();
   return moved;
 }

@@ -6,13 +6,13 @@
 import { isUtf8 } from 'node:buffer';
 import { Readable, pipeline } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
-import { sql } from 'kysely';
 import { encodeAttributes, parseAttributes, withAttributes } from '../domain/attributes.ts';
 import { checkIdentity, normaliseEmail, type Identity } from '../domain/identity.ts';
 import { emailMatch, matchUser } from '../domain/rules.ts';
 import type { App } from '../storage/apps.ts';
 import { updateContact, type ContactRow, type Db } from '../storage/contacts.ts';
 import { forUpdate } from '../storage/row-locks.ts';
+import { statisticsRefresher } from '../storage/planner-statistics.ts';
 import type { Services } from './context.ts';
 import { contactCreated, emitWebhookEvents } from './webhooks.ts';
 import { transaction } from '../storage/transactions.ts';
@@ -86,6 +86,8 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
   const lines = createLineCounter();
   let batch: Row[] = [];
   let done = 0;
+  // PostgreSQL: the batches' lookups are planned from statistics the import itself makes stale.
+  const refresh = statisticsRefresher(s.db, 'contacts');
   const flush = async () => {
     if (batch.length === 0) return;
     const rows = batch;
@@ -95,6 +97,7 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     report.updated += counts.updated;
     report.unchanged += counts.unchanged;
     done += rows.length;
+    await refresh(report.created);
     options.onProgress?.(done);
   };
 
@@ -345,9 +348,10 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
   if (marks.length > 0) {
     const batchId = s.ids('mk');
     for (const part of slices(marks, 300)) await trx.insertInto('merge_batch').values(part.map((m) => ({ batch_id: batchId, ...m }))).execute();
-    await trx.updateTable('contacts')
-      .set({ merge_into_id: sql`(select into_id from merge_batch b where b.batch_id = ${batchId} and b.from_id = contacts.id)`, merge_trigger: 'csv' })
-      .where('id', 'in', trx.selectFrom('merge_batch').select('from_id').where('batch_id', '=', batchId)).execute();
+    // UPDATE … FROM: each work row finds its lead by key (as `id in (select …)`, PostgreSQL planned
+    // from statistics that see the work table empty and read every contact).
+    await trx.updateTable('contacts').from('merge_batch as b').set((eb) => ({ merge_into_id: eb.ref('b.into_id'), merge_trigger: 'csv' }))
+      .where('b.batch_id', '=', batchId).whereRef('b.from_id', '=', 'contacts.id').execute();
     await trx.deleteFrom('merge_batch').where('batch_id', '=', batchId).execute();
   }
   return counts;
