@@ -287,7 +287,14 @@ async function refreshSelected() {
   if (changed('convs', { sorted, selectedConvId })) renderConversations(sorted);
 
   if (selectedConvId) {
-    const messages = (await api('GET', `/v1/conversations/${encodeURIComponent(selectedConvId)}/messages?limit=1000`))?.data ?? [];
+    // Every page, oldest first: a long conversation is not cut at its first thousand messages.
+    const messages = [];
+    for (let cursor = null, pages = 0; pages < 100; pages++) {
+      const page = await api('GET', `/v1/conversations/${encodeURIComponent(selectedConvId)}/messages?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      messages.push(...(page?.data ?? []));
+      cursor = page?.next_cursor ?? null;
+      if (!cursor) break;
+    }
     if (changed('messages', { selectedConvId, messages, who: labelOf(contact) })) renderThread(messages);
   }
 }

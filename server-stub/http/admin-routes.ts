@@ -112,7 +112,10 @@ export function adminRoutes(s: Services, deps: HttpDeps): Hono<Env> {
     return c.json(await admin.conversationsOfContact(s, c.get('app'), q));
   });
 
-  r.get('/conversations/:id/messages', async (c) => c.json(await admin.conversationMessages(s, c.get('app'), c.req.param('id'))));
+  r.get('/conversations/:id/messages', async (c) => {
+    const q = schemas.parseInput(schemas.conversationMessagesQuery, c.req.query());
+    return c.json(await admin.conversationMessages(s, c.get('app'), c.req.param('id'), { limit: q.limit, cursor: q.cursor }));
+  });
 
   r.post('/conversations/:id/reply', async (c) => {
     const input = schemas.parseInput(schemas.reply, await readJson(c, true));

@@ -84,6 +84,8 @@ export const merge = z.object({ from: id, into: id });
 export const bulk = z.object({ dry_run: z.boolean().optional(), include_api_leads: z.boolean().optional() });
 export const mergesQuery = listQuery.extend({ contact_id: id.optional() });
 export const conversationsQuery = listQuery.extend({ contact_id: id.optional() });
+/** A conversation's messages for an operator, oldest first; `cursor` is the last id of the page before. */
+export const conversationMessagesQuery = listQuery;
 export const reply = z.object({ body });
 export const webhook = z.object({
   url: z.string().max(2000).url(),

@@ -166,10 +166,13 @@ export async function conversationsOfContact(s: Services, app: App, q: { contact
   return { data, next_cursor: rows.length > q.limit ? page[page.length - 1]!.id : null };
 }
 
-export async function conversationMessages(s: Services, app: App, id: string) {
+/** A conversation's messages, oldest first, a page at a time (`next_cursor` null on the last). */
+export async function conversationMessages(s: Services, app: App, id: string, page: { limit: number; cursor?: string | undefined }) {
   const conversation = await findConversation(s.db, app.id, id);
   if (!conversation) throw notFound('conversation');
-  return { data: (await listMessages(s.db, conversation.id)).map(messageView) };
+  const rows = await listMessages(s.db, conversation.id, page.cursor, page.limit + 1);
+  const data = rows.slice(0, page.limit);
+  return { data: data.map(messageView), next_cursor: rows.length > page.limit ? data[data.length - 1]!.id : null };
 }
 
 /** An operator's reply: stored, then pushed to every open stream of the conversation's contact. */

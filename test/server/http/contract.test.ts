@@ -175,6 +175,26 @@ describe('admin API', () => {
     expect((await t.call('GET', '/v1/conversations?limit=5000', undefined, { token: app.admin_token })).status).toBe(400);
   });
 
+  it('a conversation\'s messages page with limit and cursor, oldest first, to the last one', async () => {
+    const w = widget(t, app);
+    const conv = (await w.start('message 0')).body.conversation.id as string;
+    for (let i = 1; i < 5; i++) await w.send(conv, `message ${i}`);
+    const page = (cursor?: string) => t.call('GET', `/v1/conversations/${conv}/messages?limit=2${cursor ? `&cursor=${cursor}` : ''}`, undefined, { token: app.admin_token });
+    const bodies: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const p = await page(cursor);
+      expect(p.status).toBe(200);
+      bodies.push(...p.body.data.map((m: { body: string }) => m.body));
+      cursor = p.body.next_cursor ?? undefined;
+      pages++;
+    } while (cursor);
+    expect(bodies).toEqual(['message 0', 'message 1', 'message 2', 'message 3', 'message 4']);
+    expect(pages).toBe(3);
+    expect((await t.call('GET', `/v1/conversations/${conv}/messages?limit=5000`, undefined, { token: app.admin_token })).status).toBe(400);
+  });
+
   it('creating a user that exists is a 409 conflict', async () => {
     const op = operator(t, app);
     await op.createContact({ role: 'user', user_id: 'u1' });
