@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../server-stub/storage/apps.ts';
 import { BASE, startTestServer, type TestServer } from '../support/server-app.ts';
 import { operator, widget } from './http/helpers.ts';
+import { readSse } from '../support/sse.ts';
 
 let t: TestServer;
 let app: App;
@@ -19,23 +20,9 @@ async function openStream(visitorId: string) {
   expect(res.headers.get('content-type')).toContain('text/event-stream');
   const events: { event: string; data: any }[] = [];
   const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  const pump = (async () => {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let at;
-      while ((at = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, at);
-        buffer = buffer.slice(at + 2);
-        const event = /^event: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (event && data) events.push({ event, data: JSON.parse(data) });
-      }
-    }
-  })().catch(() => undefined); // the stream ends with an abort when the test closes it
+  const pump = readSse(reader, (event, data) => {
+    if (data) events.push({ event, data: JSON.parse(data) });
+  }).catch(() => undefined); // the stream ends with an abort when the test closes it
   const waitFor = async (name: string, n = 1) => {
     const deadline = Date.now() + 2000;
     while (events.filter((e) => e.event === name).length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

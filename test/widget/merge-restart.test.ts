@@ -14,6 +14,7 @@ import { memoryKV } from '../../widget/storage.ts';
 import type { EventSourceLike } from '../../widget/stream.ts';
 import { createWidget, type Parley } from '../../widget/widget.ts';
 import { server, shadowContent } from './setup.ts';
+import { readSse } from '../support/sse.ts';
 
 const BASE = 'http://localhost:3000';
 let t: TestServer;
@@ -74,22 +75,11 @@ function realStreams() {
       if (res.status !== 200) throw new Error(`stream answered ${res.status}`);
       es.onopen?.(new Event('open'));
       reader = res.body!.getReader();
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) throw new Error('stream ended');
-        buffer += decoder.decode(value, { stream: true });
-        let at;
-        while ((at = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, at);
-          buffer = buffer.slice(at + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event === 'ready') ready();
-          if (event && data) for (const fn of listeners.get(event) ?? []) fn(new MessageEvent(event, { data }));
-        }
-      }
+      await readSse(reader, (event, data) => {
+        if (event === 'ready') ready();
+        if (data) for (const fn of listeners.get(event) ?? []) fn(new MessageEvent(event, { data }));
+      });
+      throw new Error('stream ended');
     })().catch(() => {
       if (!es.closed) es.onerror?.(new Event('error')); // as a browser's EventSource: the widget reconnects
     });
