@@ -13,7 +13,7 @@ import { startServer } from './main.ts';
 import { createProgress } from './progress.ts';
 
 const USAGE = `usage:
-  parley serve [--port N] [--db PATH] [--database-url URL]
+  parley serve [--port N] [--host H] [--db PATH] [--database-url URL] [--demo]
   parley app create --name NAME [--require-verification] [--origins A,B] [--db PATH] [--json]
   parley import-users FILE --app APP_ID [--batch-size N] [--db PATH] [--json]
   parley bulk-merge --app APP_ID [--dry-run] [--include-api-leads] [--batch-size N] [--db PATH] [--json]
@@ -36,10 +36,11 @@ async function main(argv: string[]): Promise<void> {
   const common = { db: { type: 'string' }, 'database-url': { type: 'string' }, json: { type: 'boolean' } } as const;
   switch (command) {
     case 'serve': {
-      const { values } = parseArgs({ args: rest, options: { ...common, port: { type: 'string' }, host: { type: 'string' } } });
+      const { values } = parseArgs({ args: rest, options: { ...common, port: { type: 'string' }, host: { type: 'string' }, demo: { type: 'boolean' } } });
       const port = Number(values.port ?? process.env['PORT'] ?? 3000);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a port number');
-      const running = await startServer({ port, host: values.host ?? process.env['HOST'] ?? '127.0.0.1', ...databaseOptions(values) });
+      // The demo shop and its app (any origin, a login page that signs any identity) only when asked.
+      const running = await startServer({ port, host: values.host ?? process.env['HOST'] ?? '127.0.0.1', demo: values.demo === true, ...databaseOptions(values) });
       const stop = () => void running.close().then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

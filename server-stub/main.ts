@@ -14,7 +14,11 @@ import { DEFAULT_SQLITE_PATH } from './storage/database.ts';
 export interface StartOptions extends ParleyOptions {
   port?: number;
   host?: string;
-  /** Serve the demo shop and console (default true). */
+  /**
+   * Serve the demo shop and console, and create the demo app they use (default true: `npm start`).
+   * `parley serve` turns it off unless asked (--demo): the demo app answers any origin and its
+   * login page signs any identity, which a production server must not publish.
+   */
   demo?: boolean;
   /** Print the banner with URLs and credentials (default true). */
   quiet?: boolean;
@@ -28,7 +32,8 @@ export interface StartOptions extends ParleyOptions {
 export interface RunningServer {
   url: string;
   port: number;
-  demoApp: App;
+  /** The demo app, when the demo is served. */
+  demoApp: App | undefined;
   parley: Parley;
   close(): Promise<void>;
 }
@@ -37,8 +42,9 @@ const WIDGET_BUNDLE = fileURLToPath(new URL('../dist/parley.js', import.meta.url
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const parley = await createParley({ sqlitePath: DEFAULT_SQLITE_PATH, ...options });
-  const { app: demoApp, created } = await ensureDemoApp(parley.services.db, parley.services.clock);
-  if (options.demo !== false) {
+  const demo = options.demo === false ? undefined : await ensureDemoApp(parley.services.db, parley.services.clock);
+  const demoApp = demo?.app;
+  if (demoApp) {
     parley.app.route('/', createDemoRoutes({
       demoApp: { app_id: demoApp.id, admin_token: demoApp.admin_token, identity_secret: demoApp.identity_secret },
       widgetBundlePath: WIDGET_BUNDLE,
@@ -53,11 +59,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   if (!options.quiet) {
     const lines = [
       `Parley is running on ${url}`,
-      `  shop (demo host page):  ${url}/`,
-      `  operator console:       ${url}/console`,
+      ...(demoApp ? [`  shop (demo host page):  ${url}/`, `  operator console:       ${url}/console`] : []),
       `  health:                 ${url}/healthz`,
       `  database:               ${options.postgresUrl ? 'PostgreSQL' : (options.sqlitePath ?? DEFAULT_SQLITE_PATH)}`,
-      `Demo app${created ? ' (created now)' : ''}: app_id=${demoApp.id} admin_token=${demoApp.admin_token}`,
+      ...(demoApp ? [`Demo app${demo?.created ? ' (created now)' : ''}: app_id=${demoApp.id} admin_token=${demoApp.admin_token}`] : []),
     ];
     process.stderr.write(`${lines.join('\n')}\n`);
   }

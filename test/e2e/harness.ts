@@ -76,7 +76,7 @@ export async function startHarness(): Promise<Harness> {
     server,
     browser,
     base,
-    admin: createAdmin(base, server.demoApp.admin_token),
+    admin: createAdmin(base, server.demoApp!.admin_token),
     async close() {
       await browser.close().catch(() => undefined);
       await server.close();

@@ -62,3 +62,47 @@ describe('parley app create (human output)', () => {
     expect(line!.split(/\s+/)).toContain(app!.webhook_secret);
   });
 });
+
+describe('parley serve', () => {
+  /** Starts `parley serve` on a free port and answers its URL once it is listening. */
+  async function serve(args: string[]): Promise<{ url: string; stop: () => Promise<void> }> {
+    const { spawn } = await import('node:child_process');
+    const child = spawn('node', [CLI, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (b: Buffer) => {
+        err += b.toString();
+        const m = /Parley is running on (\S+)/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited (${code}): ${err}`)));
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return { url, stop: () => (child.kill('SIGTERM'), exited) };
+  }
+
+  it('publishes no demo (shop, console, demo app) unless asked with --demo', async () => {
+    const db = join(dir, 'serve.db');
+    const plain = await serve(['--db', db]);
+    try {
+      expect((await fetch(`${plain.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${plain.url}/`)).status).toBe(404);
+      expect((await fetch(`${plain.url}/console`)).status).toBe(404);
+    } finally {
+      await plain.stop();
+    }
+    const { createParley } = await import('../../server-stub/server.ts');
+    const opened = await createParley({ sqlitePath: db, runWorker: false, log: () => undefined });
+    try {
+      expect(await findApp(opened.services.db, 'demo')).toBeNull();
+    } finally {
+      await opened.close();
+    }
+    const demo = await serve(['--db', db, '--demo']);
+    try {
+      expect((await fetch(`${demo.url}/`)).status).toBe(200);
+    } finally {
+      await demo.stop();
+    }
+  }, 30_000);
+});

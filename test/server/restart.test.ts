@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../server-stub/main.ts';
 import { userHash } from '../../server-stub/domain/verification.ts';
+import { createApp, findApp } from '../../server-stub/storage/apps.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'parley-restart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,7 +26,7 @@ describe('a real server on a port, restarted on the same database file', () => {
     const dbPath = join(dir, 'parley.db');
     // First life: the worker is off, so the login's merge job stays pending when the server stops.
     const first = await startServer({ port: 0, sqlitePath: dbPath, quiet: true, demo: false, runWorker: false, rateLimits: 'off', log: () => undefined });
-    const app = first.demoApp;
+    const app = await createApp(first.parley.services.db, first.parley.services.clock, { name: 'Restart', require_verification: true, allowed_origins: ['*'] });
     const visitor = randomUUID();
     const started = await http(`${first.url}/v1/messenger/conversations`, 'POST', { app_id: app.id, visitor_id: visitor, body: 'kept across restarts', client_id: randomUUID() });
     expect(started.status).toBe(201);
@@ -36,7 +37,7 @@ describe('a real server on a port, restarted on the same database file', () => {
     await first.close();
 
     const second = await startServer({ port: 0, sqlitePath: dbPath, quiet: true, demo: false, rateLimits: 'off', log: () => undefined, workerPollMs: 20 });
-    expect(second.demoApp.admin_token).toBe(app.admin_token);
+    expect((await findApp(second.parley.services.db, app.id))?.admin_token).toBe(app.admin_token);
     const token = app.admin_token;
     const lead = await http(`${second.url}/v1/contacts/${other.body.contact.id}`, 'GET', undefined, token);
     expect(lead.body.conversation_ids).toEqual([other.body.conversation.id]);
@@ -74,7 +75,7 @@ describe('the demo console token', () => {
     const running = await startServer({ port: 0, sqlitePath: join(dir, 'token.db'), quiet: true, rateLimits: 'off', log: () => undefined });
     const res = await fetch(`${running.url}/demo/console-token`);
     expect(res.status).toBe(404);
-    expect(await res.text()).not.toContain(running.demoApp.admin_token);
+    expect(await res.text()).not.toContain(running.demoApp!.admin_token);
     await running.close();
   });
 });

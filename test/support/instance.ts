@@ -4,6 +4,7 @@
  * Prints `LISTENING <port> <admin token>` on stdout once it accepts requests.
  */
 import { startServer } from '../../server-stub/main.ts';
+import { ensureDemoApp } from '../../server-stub/storage/apps.ts';
 
 const running = await startServer({
   port: 0,
@@ -16,5 +17,7 @@ const running = await startServer({
     ? { postgresUrl: process.env['PARLEY_DATABASE_URL'], postgresSchema: process.env['PARLEY_PG_SCHEMA'] }
     : { sqlitePath: process.env['PARLEY_DB'] ?? 'data/instance.db' }),
 });
-process.stdout.write(`LISTENING ${running.port} ${running.demoApp.admin_token} ${running.demoApp.identity_secret}\n`);
+// The demo app's credentials (created here: without the demo routes the server makes no demo app).
+const { app } = await ensureDemoApp(running.parley.services.db, running.parley.services.clock);
+process.stdout.write(`LISTENING ${running.port} ${app.admin_token} ${app.identity_secret}\n`);
 process.once('SIGTERM', () => void running.close().then(() => process.exit(0)));

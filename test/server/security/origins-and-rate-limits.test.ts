@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { App } from '../../../server-stub/storage/apps.ts';
+import { createApp, type App } from '../../../server-stub/storage/apps.ts';
 import type { RateLimits } from '../../../server-stub/http/rate-limit.ts';
 import { startServer } from '../../../server-stub/main.ts';
 import { BASE, startTestServer, type TestServer } from '../../support/server-app.ts';
@@ -160,7 +160,8 @@ describe('rate limits', () => {
   it('per IP on a real port: the socket address is what counts', async () => {
     const running = await startServer({ port: 0, sqlitePath: `${(await server()).dbPath}.port.db`, quiet: true, demo: false, runWorker: false, log: () => undefined, rateLimits: limits({ perIp: 3 }) });
     try {
-      const ping = () => fetch(`${running.url}/v1/messenger/ping`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ app_id: running.demoApp.id, visitor_id: randomUUID() }) });
+      const app = await createApp(running.parley.services.db, running.parley.services.clock, { name: 'Port', allowed_origins: ['*'] });
+      const ping = () => fetch(`${running.url}/v1/messenger/ping`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ app_id: app.id, visitor_id: randomUUID() }) });
       for (let i = 0; i < 3; i++) expect((await ping()).status).toBe(200);
       await expect429(await ping(), 'fourth request from 127.0.0.1');
     } finally {
