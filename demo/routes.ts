@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * app.route('/', createDemoRoutes({ demoApp, widgetBundlePath: 'dist/parley.js', adminTokenForLocalhost: true }));
+ * app.route('/', createDemoRoutes({ demoApp, adminTokenForLocalhost: true }));
  * ```
  *
  * The pages are plain files in this folder (no build step); this module only serves them, adds
@@ -26,8 +26,6 @@ export interface DemoApp {
 
 export interface DemoRoutesOptions {
   demoApp: DemoApp;
-  /** Path on disk of the built script-tag bundle (`dist/parley.js`). */
-  widgetBundlePath: string;
   /**
    * Hand the demo app's admin token to the console when it is opened from this machine.
    * Off, the operator pastes the token (printed by `npm start`) into the console.
@@ -51,7 +49,7 @@ const CONTENT_TYPES: Record<string, string> = {
 const MAX_LOGIN_BODY = 64 * 1024;
 
 export function createDemoRoutes(opts: DemoRoutesOptions): Hono {
-  const { demoApp, widgetBundlePath, adminTokenForLocalhost } = opts;
+  const { demoApp, adminTokenForLocalhost } = opts;
   const app = new Hono();
 
   app.use('*', async (c, next) => {
@@ -69,28 +67,6 @@ export function createDemoRoutes(opts: DemoRoutesOptions): Hono {
   app.get('/console', async (c) => {
     const html = await readFile(`${demoDir}console.html`, 'utf8');
     return htmlPage(c, html);
-  });
-
-  app.get('/widget/parley.js', async (c) => {
-    let bundle: Buffer;
-    try {
-      bundle = await readFile(widgetBundlePath);
-    } catch (err) {
-      if (isNotFound(err)) {
-        return c.text(
-          'The Parley widget bundle has not been built yet: run `npm run build`, then reload.\n',
-          503,
-          { 'Cache-Control': 'no-store', 'Retry-After': '5' },
-        );
-      }
-      throw err;
-    }
-    return c.body(new Uint8Array(bundle), 200, {
-      'Content-Type': 'application/javascript; charset=utf-8',
-      'Cache-Control': 'no-cache',
-      // The bundle may be loaded by any site that embeds the widget.
-      'Cross-Origin-Resource-Policy': 'cross-origin',
-    });
   });
 
   app.get('/demo/assets/:name', async (c) => {
@@ -230,10 +206,6 @@ function problem(c: Context, status: 400 | 403 | 404 | 413, title: string, detai
   return c.body(JSON.stringify({ type: `https://parley.dev/problems/demo-${slug}`, title, status, detail }), status, {
     'Content-Type': 'application/problem+json',
   });
-}
-
-function isNotFound(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'ENOENT';
 }
 
 function escapeHtml(s: string): string {

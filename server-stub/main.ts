@@ -7,6 +7,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { withPingFastPath } from './http/node-fast-path.ts';
 import { createDemoRoutes } from '../demo/routes.ts';
+import { widgetBundleRoutes } from './http/widget-bundle.ts';
 import { createParley, type Parley, type ParleyOptions } from './server.ts';
 import { ensureDemoApp, type App } from './storage/apps.ts';
 import { DEFAULT_SQLITE_PATH } from './storage/database.ts';
@@ -42,12 +43,13 @@ const WIDGET_BUNDLE = fileURLToPath(new URL('../dist/parley.js', import.meta.url
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const parley = await createParley({ sqlitePath: DEFAULT_SQLITE_PATH, ...options });
+  // The widget's script, which every embedding site loads, with the demo or without.
+  parley.app.route('/', widgetBundleRoutes(WIDGET_BUNDLE));
   const demo = options.demo === false ? undefined : await ensureDemoApp(parley.services.db, parley.services.clock);
   const demoApp = demo?.app;
   if (demoApp) {
     parley.app.route('/', createDemoRoutes({
       demoApp: { app_id: demoApp.id, admin_token: demoApp.admin_token, identity_secret: demoApp.identity_secret },
-      widgetBundlePath: WIDGET_BUNDLE,
       // The console may fetch the demo token only when the server listens on loopback.
       adminTokenForLocalhost: options.demoConsoleToken === true && isLoopback(options.host ?? '127.0.0.1'),
     }));

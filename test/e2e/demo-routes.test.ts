@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDemoRoutes, inlineScriptHashes } from '../../demo/routes.ts';
+import { widgetBundleRoutes } from '../../server-stub/http/widget-bundle.ts';
 
 const demoApp = { app_id: 'app_demo_1', admin_token: 'pat_secret_admin_token', identity_secret: 'the-identity-secret' };
 const dir = mkdtempSync(join(tmpdir(), 'parley-demo-routes-'));
@@ -16,7 +17,7 @@ writeFileSync(bundle, 'window.Parley=window.Parley||function(){};');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const routes = (over: Partial<Parameters<typeof createDemoRoutes>[0]> = {}) =>
-  createDemoRoutes({ demoApp, widgetBundlePath: bundle, adminTokenForLocalhost: true, ...over });
+  createDemoRoutes({ demoApp, adminTokenForLocalhost: true, ...over });
 
 const login = (body: unknown, contentType = 'application/json') =>
   routes().request('http://localhost/demo/login', { method: 'POST', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) });
@@ -79,10 +80,10 @@ describe('demo routes', () => {
   });
 
   it('serves the widget bundle as JavaScript, and a clear 503 before it is built', async () => {
-    const ok = await routes().request('http://localhost/widget/parley.js');
+    const ok = await widgetBundleRoutes(bundle).request('http://localhost/widget/parley.js');
     expect(ok.status).toBe(200);
     expect(ok.headers.get('content-type')).toContain('application/javascript');
-    const missing = await routes({ widgetBundlePath: join(dir, 'nope.js') }).request('http://localhost/widget/parley.js');
+    const missing = await widgetBundleRoutes(join(dir, 'nope.js')).request('http://localhost/widget/parley.js');
     expect(missing.status).toBe(503);
     expect(await missing.text()).toContain('npm run build');
   });

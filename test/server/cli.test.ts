@@ -86,6 +86,8 @@ describe('parley serve', () => {
     const plain = await serve(['--db', db]);
     try {
       expect((await fetch(`${plain.url}/healthz`)).status).toBe(200);
+      // The widget's script is the product: served with the demo or without (503 until built).
+      expect([200, 503]).toContain((await fetch(`${plain.url}/widget/parley.js`)).status);
       expect((await fetch(`${plain.url}/`)).status).toBe(404);
       expect((await fetch(`${plain.url}/console`)).status).toBe(404);
     } finally {
