@@ -175,12 +175,21 @@ function select(id) {
 // ---------------------------------------------------------------- contacts
 
 async function refreshContacts() {
-  const lists = await Promise.all(ROLES.map((role) => api('GET', `/v1/contacts?role=${role}&limit=${LIST_LIMIT}`)));
+  // Newest first: an operator looks for who just arrived, and a long list must not hide them.
+  const lists = await Promise.all(ROLES.map((role) => api('GET', `/v1/contacts?role=${role}&order=newest&limit=${LIST_LIMIT}`)));
   ROLES.forEach((role, i) => {
     const contacts = lists[i]?.data ?? [];
     for (const c of contacts) labelOf(c);
-    if (changed(`list-${role}`, lists[i])) renderGroup(role, contacts, lists[i]?.next_cursor);
+    // Compared on what the list shows only: last_seen_at and updated_at change every few seconds
+    // for an active visitor, and re-rendering for them took the keyboard focus away.
+    if (changed(`list-${role}`, [lists[i]?.next_cursor ?? null, contacts.map(shown)])) renderGroup(role, contacts, lists[i]?.next_cursor);
   });
+}
+
+/** The fields of a contact that its list item shows. */
+function shown(c) {
+  const p = c.merge_pending_into;
+  return [c.id, c.role, c.name, c.email, c.user_id, c.created_via, c.created_at, p ? [p.id, p.name, p.email, p.user_id] : null];
 }
 
 function renderGroup(role, contacts, nextCursor) {
@@ -281,7 +290,7 @@ async function refreshSelected() {
   selectedContact = contact;
   if (changed('detail', contact)) renderDetail(contact);
 
-  const convs = (await api('GET', `/v1/conversations?contact_id=${encodeURIComponent(contact.id)}`))?.data ?? [];
+  const convs = (await api('GET', `/v1/conversations?contact_id=${encodeURIComponent(contact.id)}&limit=1000`))?.data ?? [];
   const sorted = [...convs].sort((a, b) => String(b.updated_at ?? b.created_at ?? '').localeCompare(String(a.updated_at ?? a.created_at ?? '')));
   if (!sorted.some((c) => c.id === selectedConvId)) selectedConvId = sorted[0]?.id ?? null;
   if (changed('convs', { sorted, selectedConvId })) renderConversations(sorted);

@@ -67,7 +67,7 @@ export function adminRoutes(s: Services, deps: HttpDeps): Hono<Env> {
   r.get('/contacts', async (c) => {
     const q = schemas.parseInput(schemas.contactsQuery, c.req.query());
     return c.json(await admin.listContactsPage(s, c.get('app'), {
-      limit: q.limit, cursor: q.cursor, role: q.role, user_id: q.user_id, email: q.email === undefined ? undefined : normaliseEmail(q.email),
+      limit: q.limit, cursor: q.cursor, role: q.role, user_id: q.user_id, email: q.email === undefined ? undefined : normaliseEmail(q.email), order: q.order,
     }));
   });
 

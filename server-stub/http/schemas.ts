@@ -74,6 +74,7 @@ export const listQuery = z.object({
 });
 
 export const contactsQuery = listQuery.extend({
+  order: z.enum(['oldest', 'newest']).optional(),
   email: z.string().max(254).optional(),
   user_id: z.string().max(255).optional(),
   role: z.enum(['visitor', 'lead', 'user']).optional(),

@@ -84,16 +84,19 @@ export interface ContactFilter {
   user_id?: string;
   limit: number;
   cursor?: string;
+  /** Oldest first (the default), or newest first: what an operator looks at. */
+  order?: 'oldest' | 'newest';
 }
 
-/** Live contacts by id order; visitors only when asked for (spec: hidden from default lists). */
+/** Live contacts by id (creation) order; visitors only when asked for (spec: hidden from default lists). */
 export async function listContacts(db: Db, appId: string, f: ContactFilter): Promise<ContactRow[]> {
   let q = db.selectFrom('contacts').selectAll().where('app_id', '=', appId).where('merged_into', 'is', null);
   q = f.role ? q.where('role', '=', f.role) : q.where('role', '!=', 'visitor');
   if (f.email !== undefined) q = q.where('email_norm', '=', f.email);
   if (f.user_id !== undefined) q = q.where('user_id', 'is not', null).where('user_id', '=', f.user_id);
-  if (f.cursor !== undefined) q = q.where('id', '>', f.cursor);
-  return q.orderBy('id').limit(f.limit + 1).execute();
+  const newest = f.order === 'newest';
+  if (f.cursor !== undefined) q = q.where('id', newest ? '<' : '>', f.cursor);
+  return q.orderBy('id', newest ? 'desc' : 'asc').limit(f.limit + 1).execute();
 }
 
 // ---- attributes -------------------------------------------------------------------------------

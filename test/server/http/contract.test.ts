@@ -159,6 +159,20 @@ describe('admin API', () => {
     expect((await op.contacts('?limit=1001')).status).toBe(400);
   });
 
+  it('contacts list newest first with order=newest, paging backwards to the oldest', async () => {
+    const op = operator(t, app);
+    for (let i = 0; i < 5; i++) await op.createContact({ role: 'user', user_id: `u${i}` });
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const p = await op.contacts(`?order=newest&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      ids.push(...p.body.data.map((c: { user_id: string }) => c.user_id));
+      cursor = p.body.next_cursor;
+    } while (cursor);
+    expect(ids).toEqual(['u4', 'u3', 'u2', 'u1', 'u0']);
+    expect((await op.contacts('?order=sideways')).status).toBe(400);
+  });
+
   it('conversations page with limit and cursor too', async () => {
     const w = widget(t, app);
     const started = [];
