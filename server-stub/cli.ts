@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createParley } from './server.ts';
-import { createApp, findApp } from './storage/apps.ts';
+import { createApp, findApp, normaliseOrigin, setAllowedOrigins } from './storage/apps.ts';
 import { DEFAULT_SQLITE_PATH, type DatabaseOptions } from './storage/database.ts';
 import { bulkMerge } from './services/bulk-merge.ts';
 import { importUsers, type ImportReport } from './services/user-import.ts';
@@ -15,6 +15,7 @@ import { createProgress } from './progress.ts';
 const USAGE = `usage:
   parley serve [--port N] [--host H] [--db PATH] [--database-url URL] [--demo]
   parley app create --name NAME [--require-verification] [--origins A,B] [--db PATH] [--json]
+  parley app update --app APP_ID --origins A,B [--db PATH] [--json]
   parley import-users FILE --app APP_ID [--batch-size N] [--db PATH] [--json]
   parley bulk-merge --app APP_ID [--dry-run] [--include-api-leads] [--batch-size N] [--db PATH] [--json]
 
@@ -22,6 +23,15 @@ const USAGE = `usage:
 hold the database for less time at once, larger ones finish sooner.`;
 
 class UsageError extends Error {}
+
+/** `--origins A,B` as browsers send origins; a value that is no http(s) origin is a usage error. */
+function parseOrigins(list: string): string[] {
+  return list.split(',').map((o) => o.trim()).filter(Boolean).map((o) => {
+    const origin = normaliseOrigin(o);
+    if (origin === null) throw new UsageError(`not an origin: ${JSON.stringify(o)} (give scheme and host, like https://shop.example)`);
+    return origin;
+  });
+}
 
 function databaseOptions(values: { db?: string | undefined; 'database-url'?: string | undefined }): DatabaseOptions {
   const url = values['database-url'] ?? process.env['PARLEY_DATABASE_URL'];
@@ -48,12 +58,28 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'app': {
       const [sub, ...args] = rest;
+      if (sub === 'update') {
+        const { values } = parseArgs({ args, options: { ...common, app: { type: 'string' }, origins: { type: 'string' } } });
+        if (!values.app) throw new UsageError('--app is required');
+        if (values.origins === undefined) throw new UsageError('give --origins A,B (an empty list allows no browser)');
+        const origins = parseOrigins(values.origins);
+        const parley = await createParley({ ...databaseOptions(values), log: quietLog, runWorker: false });
+        try {
+          const app = await setAllowedOrigins(parley.services.db, values.app, origins);
+          if (!app) throw new Error(`no app with id ${values.app}`);
+          if (values.json) process.stdout.write(`${JSON.stringify({ app_id: app.id, allowed_origins: app.allowed_origins })}\n`);
+          else process.stdout.write(`Updated app "${app.name}"\n  origins:         ${app.allowed_origins.join(', ') || '(none: no browser may call it)'}\n  (running servers see it within 5 seconds)\n`);
+        } finally {
+          await parley.close();
+        }
+        return;
+      }
       if (sub !== 'create') throw new UsageError(`unknown command: app ${sub ?? ''}`);
       const { values } = parseArgs({ args, options: { ...common, name: { type: 'string' }, 'require-verification': { type: 'boolean' }, origins: { type: 'string' } } });
       if (!values.name) throw new UsageError('--name is required');
       const parley = await createParley({ ...databaseOptions(values), log: quietLog, runWorker: false });
       try {
-        const origins = values.origins ? values.origins.split(',').map((o) => o.trim()).filter(Boolean) : [];
+        const origins = values.origins ? parseOrigins(values.origins) : [];
         const app = await createApp(parley.services.db, parley.services.clock, { name: values.name, require_verification: values['require-verification'] === true, allowed_origins: origins });
         const out = { app_id: app.id, admin_token: app.admin_token, identity_secret: app.identity_secret };
         if (values.json) process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -83,6 +83,31 @@ export function createAppCache(db: Kysely<Database>, ttlMs = 5000, now: () => nu
   };
 }
 
+/**
+ * An allowed origin as browsers send it in the Origin header (`https://shop.example`, lower-case
+ * host, no path, default port dropped), or null when it is not an http(s) origin. `*` stays `*`.
+ * Written as an owner types it (`https://Shop.example/`), it would never match a browser.
+ */
+export function normaliseOrigin(input: string): string | null {
+  const text = input.trim();
+  if (text === '*') return '*';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return null;
+  if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) return null;
+  return url.origin;
+}
+
+/** Replaces an app's allowed origins (already normalised). Instances see it within their app cache's TTL. */
+export async function setAllowedOrigins(db: Kysely<Database>, id: string, origins: string[]): Promise<App | null> {
+  await db.updateTable('apps').set({ allowed_origins: JSON.stringify(origins) }).where('id', '=', id).execute();
+  return findApp(db, id);
+}
+
 /** Whether a browser on `origin` may call this app's messenger endpoints. */
 export function originAllowed(app: App, origin: string | undefined): boolean {
   if (origin === undefined) return true; // not a cross-origin browser call

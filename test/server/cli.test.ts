@@ -108,3 +108,18 @@ describe('parley serve', () => {
     }
   }, 30_000);
 });
+
+describe('parley app origins', () => {
+  it('create keeps origins as browsers send them; update replaces them; a value that is no origin is refused with exit 2', async () => {
+    const db = join(dir, 'origins.db');
+    const created = JSON.parse((await parley(['app', 'create', '--name', 'Shop', '--origins', 'https://Shop.example/', '--db', db, '--json'])).stdout) as { app_id: string };
+    const updated = JSON.parse((await parley(['app', 'update', '--app', created.app_id, '--origins', 'https://www.shop.example,http://localhost:5173/', '--db', db, '--json'])).stdout);
+    expect(updated).toEqual({ app_id: created.app_id, allowed_origins: ['https://www.shop.example', 'http://localhost:5173'] });
+    const refused = await parley(['app', 'update', '--app', created.app_id, '--origins', 'shop.example', '--db', db]).then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(refused?.code).toBe(2);
+    expect(refused?.stderr).toContain('not an origin');
+    const missing = await parley(['app', 'update', '--app', 'app_nope', '--origins', 'https://a.example', '--db', db]).then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(missing?.code).toBe(1);
+    expect(missing?.stderr).toContain('no app with id app_nope');
+  });
+});
