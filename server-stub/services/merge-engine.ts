@@ -18,6 +18,7 @@ import { carryEventSummaries, encodeEventSummaries, parseEventSummaries, type Ev
 import { checkMerge, type MergeTrigger } from '../domain/rules.ts';
 import { findContact, type Db } from '../storage/contacts.ts';
 import { forUpdate } from '../storage/row-locks.ts';
+import { rowsPerInsert } from '../storage/batching.ts';
 import type { MergesTable } from '../storage/schema.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
 import { emitWebhookEvents } from './webhooks.ts';
@@ -66,8 +67,7 @@ export async function mergeLead(trx: Db, s: Services, appId: string, fromId: str
   }
 }
 
-const CHUNK = 300;
-const chunks = <T>(xs: readonly T[], n = CHUNK): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
+const chunks = <T>(xs: readonly T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 
 /**
  * Merges already validated (lead, user) pairs, set-based. Each lead appears once; several leads
@@ -78,7 +78,7 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
   const now = s.clock.now().toISOString();
   const batchId = s.ids('mb');
   const froms = pairs.map((p) => p.from);
-  for (const part of chunks(pairs)) {
+  for (const part of chunks(pairs, rowsPerInsert(trx, 3))) {
     await trx.insertInto('merge_batch').values(part.map((p) => ({ batch_id: batchId, from_id: p.from, into_id: p.into }))).execute();
   }
   const batch = trx.selectFrom('merge_batch').where('batch_id', '=', batchId);
@@ -135,8 +135,7 @@ export async function mergeLeads(trx: Db, s: Services, appId: string, pairs: rea
     id: s.ids('mrg'), app_id: appId, from_id: p.from, into_id: p.into, trigger,
     conversations_moved: conversations.get(p.from) ?? 0, events_moved: moved.get(p.from)?.events ?? 0, attributes_moved: moved.get(p.from)?.attributes ?? 0, created_at: now,
   }));
-  // 100 rows of 9 columns: under the 1,000 parameters past which the SQLite driver prepares afresh.
-  for (const part of chunks(rows, 100)) await trx.insertInto('merges').values(part).execute();
+  for (const part of chunks(rows, rowsPerInsert(trx, 9))) await trx.insertInto('merges').values(part).execute();
   // Both ids, the trigger and the counts: what integrations need to follow a merge.
   await emitWebhookEvents(trx, s, appId, rows.map((m) => ({ type: 'contact.merged' as const, data: { merge_id: m.id, lead_id: m.from_id, user_id: m.into_id, trigger: m.trigger, conversations_moved: m.conversations_moved, events_moved: m.events_moved, attributes_moved: m.attributes_moved, merged_at: m.created_at } })));
   await trx.deleteFrom('merge_batch').where('batch_id', '=', batchId).execute();
@@ -184,7 +183,7 @@ async function carryOver(trx: Db, pairs: readonly { from: string; into: string }
   const rows = [...changed].map((id) => ({
     batch_id: workId, from_id: id, into_id: id, attributes: encodeAttributes(users.get(id)!.attributes), event_summaries: encodeEventSummaries(users.get(id)!.events),
   }));
-  for (const part of chunks(rows, 150)) await trx.insertInto('merge_batch').values(part).execute();
+  for (const part of chunks(rows, rowsPerInsert(trx, 5))) await trx.insertInto('merge_batch').values(part).execute();
   await trx.updateTable('contacts').from('merge_batch as b').set((eb) => ({ attributes: eb.fn.coalesce('b.attributes', 'contacts.attributes'), event_summaries: eb.fn.coalesce('b.event_summaries', 'contacts.event_summaries') }))
     .where('b.batch_id', '=', workId).whereRef('b.from_id', '=', 'contacts.id').execute();
   await trx.deleteFrom('merge_batch').where('batch_id', '=', workId).execute();

@@ -13,6 +13,7 @@ import type { App } from '../storage/apps.ts';
 import { updateContact, type ContactRow, type Db } from '../storage/contacts.ts';
 import { forUpdate } from '../storage/row-locks.ts';
 import { statisticsRefresher } from '../storage/planner-statistics.ts';
+import { rowsPerInsert } from '../storage/batching.ts';
 import type { Services } from './context.ts';
 import { contactCreated, emitWebhookEvents } from './webhooks.ts';
 import { transaction } from '../storage/transactions.ts';
@@ -258,6 +259,8 @@ function createRepeatCheck(): (identity: Identity, line: number) => number | und
 export class ImportError extends Error {}
 
 const IN_LIST = 900;
+/** The columns of a contact row (ContactRow), for sizing multi-row inserts. */
+const CONTACT_COLUMNS = 17;
 const slices = <T>(xs: readonly T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 
 /**
@@ -325,8 +328,7 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
     index(user);
   }
 
-  // 50 rows of 17 columns: under the 1,000 parameters past which the SQLite driver prepares afresh.
-  for (const part of slices(inserts, 50)) await trx.insertInto('contacts').values(part).execute();
+  for (const part of slices(inserts, rowsPerInsert(trx, CONTACT_COLUMNS))) await trx.insertInto('contacts').values(part).execute();
   await emitWebhookEvents(trx, s, app.id, inserts.map(contactCreated));
   for (const u of updates) await updateContact(trx, u.id, u.changes);
 
@@ -347,7 +349,7 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
   for (const part of slices(withdrawn, IN_LIST)) await trx.updateTable('contacts').set({ merge_into_id: null, merge_trigger: null }).where('id', 'in', part).execute();
   if (marks.length > 0) {
     const batchId = s.ids('mk');
-    for (const part of slices(marks, 300)) await trx.insertInto('merge_batch').values(part.map((m) => ({ batch_id: batchId, ...m }))).execute();
+    for (const part of slices(marks, rowsPerInsert(trx, 3))) await trx.insertInto('merge_batch').values(part.map((m) => ({ batch_id: batchId, ...m }))).execute();
     // UPDATE … FROM: each work row finds its lead by key (as `id in (select …)`, PostgreSQL planned
     // from statistics that see the work table empty and read every contact).
     await trx.updateTable('contacts').from('merge_batch as b').set((eb) => ({ merge_into_id: eb.ref('b.into_id'), merge_trigger: 'csv' }))
