@@ -3,6 +3,9 @@ import type { Session } from './session.ts';
 import type { Store } from './store.ts';
 import type { Sync } from './sync.ts';
 
+/** The longest message body the server takes (http-api). */
+export const MAX = 10_000;
+
 /** Letters, an @, a dot in the domain: enough to catch typos before the server checks properly. */
 export const validEmail = (v: string): boolean => /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/.test(v.trim());
 
@@ -41,10 +44,15 @@ export function createActions(d: ActionDeps) {
     setDraft: (draft: string): void => store.set({ draft }),
     dismiss: (): void => store.set({ banner: null }),
     retry: (clientId: string): Promise<void> => outbox.retry(clientId),
-    /** Queues the draft: saved first, then sent; the first message starts the conversation (R1). */
+    discard: (clientId: string): Promise<void> => outbox.discard(clientId),
+    /**
+     * Queues the draft: saved first, then sent; the first message starts the conversation (R1).
+     * Longer than the server takes: refused here with a message, the text stays in the composer.
+     */
     async send(text: string): Promise<void> {
       const body = text.trim();
       if (!body) return;
+      if (body.length > MAX) return store.set({ draft: text, banner: 'Message too long: at most 10,000 characters.' });
       const key = store.get().thread;
       const client_id = d.newId();
       const fresh = !key || key === 'new';

@@ -12,12 +12,14 @@ export interface Identity {
   /**
    * Re-reads the cookie, creates the id if missing, and refreshes the cookie's lifetime. A cookie
    * this tab had stored and that is now gone was deleted by a logout elsewhere (rule R15): it is
-   * not written back; `gone` is called and the id is returned one last time.
+   * not written back; `gone` is called and the id is returned one last time. A cookie replaced by
+   * another id (a logout, then a new visitor, in a tab of another subdomain) is adopted unless
+   * `gone` says this tab stops: then the old id is returned one last time.
    */
   touch(): string;
   /** Forgets the current id and makes a new one (rule R8). */
   rotate(): string;
-  /** Deletes the cookie and forgets the id (rule R15). */
+  /** Deletes the cookie unless it holds another id now (another tab's visitor), and forgets the id (rule R15). */
   clear(): void;
   /** False when the browser refused the cookie: the id then lives only in memory. */
   persistent(): boolean;
@@ -30,8 +32,11 @@ export interface IdentityOptions {
   newId: () => string;
   /** Cookie lifetime in days (about nine months). */
   days?: number;
-  /** The stored cookie was deleted outside this tab (a logout in another tab, or by the site). */
-  gone?: () => void;
+  /**
+   * The stored cookie was deleted (`next` undefined) or replaced by `next` outside this tab (a
+   * logout in another tab, or by the site). For a replaced cookie, truthy means this tab stops.
+   */
+  gone?: (next?: string) => unknown;
 }
 
 export function createIdentity(o: IdentityOptions): Identity {
@@ -49,7 +54,7 @@ export function createIdentity(o: IdentityOptions): Identity {
     return c && VALID.test(c) ? c : undefined;
   };
   const clear = (): void => {
-    Cookies.remove(name, scope);
+    if (read() === id) Cookies.remove(name, scope);
     id = undefined;
     stored = false;
   };
@@ -57,10 +62,9 @@ export function createIdentity(o: IdentityOptions): Identity {
     get: () => id ?? write(read() ?? o.newId()),
     touch() {
       const c = read();
-      if (c || !stored) return write(c ?? id ?? o.newId());
-      const v = id!;
-      o.gone?.();
-      return v;
+      const v = id;
+      // Deleted: never written back. Replaced: `gone` decides (R15; `gone` may clear `id`).
+      return (c ? v && c !== v && o.gone?.(c) : stored && (o.gone?.(), 1)) ? v! : write(c ?? v ?? o.newId());
     },
     rotate: () => {
       clear();

@@ -19,6 +19,11 @@ export interface OutboxItem {
   user?: UserClaim;
   status: 'sending' | 'failed';
   error?: string;
+  /**
+   * Refused for good (a 4xx other than 408, 409, 429: sending it again cannot help): shown with
+   * `error`, sent again only by Retry, or discarded by the visitor.
+   */
+  refused?: boolean;
 }
 
 /** The conversation an item belongs to, or its local key while the conversation is not started. */
@@ -43,14 +48,16 @@ export interface OutboxDeps {
 }
 
 export interface Outbox {
-  /** Loads items saved by an earlier page and sends them. */
+  /** Loads items saved by an earlier page and sends them (not the refused ones: they wait for Retry). */
   load(): Promise<void>;
   /** Saves the item, then sends it. Resolves once it is saved. */
   add(item: Omit<OutboxItem, 'status'>): Promise<void>;
-  /** Sends everything waiting, in order. */
+  /** Sends everything waiting, in order (except what was refused for good). */
   flush(): Promise<void>;
   /** Sends one failed item again now. */
   retry(clientId: string): Promise<void>;
+  /** The visitor gives up on a failed item: it goes; what waited for it starts a conversation. */
+  discard(clientId: string): Promise<void>;
   /**
    * The visitor lost its conversations (a merge not by cookie moved them to a user, R6): what
    * waits for one of them starts a new conversation instead. Sends nothing by itself.
@@ -100,6 +107,12 @@ export function createOutbox(d: OutboxDeps): Outbox {
       threadKey(i) !== key ? i : { ...i, conversation_id: null, start_id: first ?? ((first = i.client_id), undefined) },
     );
   };
+  /** Gone for good, here and in storage; what waited for it starts a conversation of its own. */
+  const drop = (id: string): void => {
+    done.add(id);
+    items = items.filter((i) => i.client_id !== id);
+    regroup(id);
+  };
 
   async function run(): Promise<void> {
     const my = gen;
@@ -109,7 +122,8 @@ export function createOutbox(d: OutboxDeps): Outbox {
         for (const { client_id } of items.slice()) {
           const item = items.find((i) => i.client_id === client_id);
           if (my !== gen) return;
-          if (!item || (!item.conversation_id && item.start_id)) continue; // gone, or waits for its conversation
+          // Gone, refused (waits for Retry), or waits for its conversation.
+          if (!item || item.refused || (!item.conversation_id && item.start_id)) continue;
           patch(client_id, { status: 'sending' });
           d.onChange(items);
           const r = await d.send(item);
@@ -128,17 +142,14 @@ export function createOutbox(d: OutboxDeps): Outbox {
             // already (its answer was lost) where the visitor can no longer see it: exactly once is
             // done; what waited for it starts a conversation of its own.
             if (r.error.status === 404) regroup(item.conversation_id!);
-            else {
-              done.add(client_id);
-              items = items.filter((i) => i.client_id !== client_id);
-              regroup(client_id);
-            }
+            else drop(client_id);
             again = true;
             await save();
           } else {
-            patch(client_id, { status: 'failed', error: r.error.title });
+            const t = transient(r.error);
+            patch(client_id, { status: 'failed', error: r.error.title, refused: !t && r.error.status > 399 && r.error.status !== 409 });
             d.onError(r.error);
-            if (transient(r.error)) {
+            if (t) {
               // The network is down: everything waits for the next attempt.
               items = items.map((i) => ({ ...i, status: 'failed' }));
               await save();
@@ -183,9 +194,13 @@ export function createOutbox(d: OutboxDeps): Outbox {
     flush,
     retry(id) {
       attempt = 0;
-      patch(id, { status: 'sending' });
+      patch(id, { status: 'sending', refused: false });
       d.onChange(items);
       return flush();
+    },
+    discard(id) {
+      drop(id);
+      return save().then(flush);
     },
     restart() {
       for (const k of new Set(items.map((i) => i.conversation_id))) if (k) regroup(k);

@@ -15,14 +15,23 @@ export function userClaim(s: Settings): UserClaim | undefined {
   return u;
 }
 
-const scalar = (v: unknown) => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+/** A value the server takes: null, a number, a boolean, or a string of at most 2,000 characters. */
+const scalar = (v: unknown) =>
+  v === null || ['number', 'boolean'].includes(typeof v) || (typeof v === 'string' && v.length <= 2000);
 
-/** Custom attributes: every setting that is not a known one. Values must be scalars (string, number, boolean, null). */
-export function attributes(s: Settings, dropped?: (key: string) => void): Record<string, unknown> | undefined {
+/**
+ * Custom attributes: every setting that is not a known one, as far as the server takes them (one
+ * refused attribute would fail every ping): scalar values, keys of 1 to 100 characters, at most
+ * 100 attributes. `dropped` gets the keys of the others, quoted, if there are any.
+ */
+export function attributes(s: Settings, dropped?: (keys: string) => void): Record<string, unknown> | undefined {
   const a: Record<string, unknown> = {};
+  const bad: string[] = [];
+  let n = 0;
   for (const [k, v] of Object.entries(s))
-    if (!KNOWN.has(k) && v !== undefined) scalar(v) ? (a[k] = v) : dropped?.(k);
-  return Object.keys(a).length ? a : undefined;
+    if (!KNOWN.has(k) && v !== undefined) n < 100 && k && k.length <= 100 && scalar(v) ? ((a[k] = v), n++) : bad.push(`"${k}"`);
+  if (bad.length) dropped?.(bad.join(', '));
+  return n ? a : undefined;
 }
 
 export interface SessionDeps {
@@ -50,14 +59,23 @@ export function createSession(d: SessionDeps, initial: Settings) {
   /** The identity seen by the last successful ping; a change means other conversations. */
   let seen: string | undefined;
   let stopped = false;
+  /** The attributes last warned about: one console line, not one per ping. */
+  let told = '';
 
   async function ping(extra: Pick<PingBody, 'lead'> = {}): Promise<Result<PingAnswer>> {
     const body = (): PingBody => ({
       visitor_id: d.identity.touch(),
       user: userClaim(settings),
-      attributes: attributes(settings, (k) =>
-        d.warn({ status: 0, type: 'about:blank', title: 'Attribute not sent', detail: `"${k}" is not a string, number, boolean or null` }),
-      ),
+      attributes: attributes(settings, (k) => {
+        if (k !== told)
+          d.warn({
+            status: 0,
+            type: 'about:blank',
+            title: 'Attributes not sent',
+            detail: `${k}: values must be null, numbers, booleans or strings of at most 2000 characters; keys at most 100 characters; at most 100 attributes`,
+          });
+        told = k;
+      }),
       ...extra,
     });
     // Reading the cookie may find it deleted by a logout elsewhere, which shuts this widget down.

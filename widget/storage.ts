@@ -12,7 +12,8 @@ export function memoryKV(): KV {
   const m = new Map<string, unknown>();
   return {
     get: async <T>(k: string) => m.get(k) as T | undefined,
-    set: async (k, v) => void m.set(k, structuredClone(v)),
+    // A copy, as IndexedDB keeps (JSON: structuredClone is missing before Safari 15.4).
+    set: async (k, v) => void m.set(k, JSON.parse(JSON.stringify(v))),
     del: async (k) => void m.delete(k),
   };
 }

@@ -43,7 +43,7 @@ export function createSync(d: SyncDeps) {
   const viewing = (id: string) => store.get().open && store.get().thread === id;
 
   function announce(ms: Message[]): void {
-    const m = ms.filter(isAgent).at(-1);
+    const m = ms.filter(isAgent).pop();
     if (m) store.set({ announce: `New message: ${m.body}` });
   }
 
@@ -65,7 +65,7 @@ export function createSync(d: SyncDeps) {
   }
 
   /** Loads a thread, or only what is newer than its last known message. */
-  async function thread(id: string, after = store.get().messages[id]?.at(-1)?.id): Promise<void> {
+  async function thread(id: string, after = store.get().messages[id]?.slice(-1)[0]?.id): Promise<void> {
     const r = await call(() => api.messages(id, d.visitor(), after));
     if (!r) return;
     const fresh = r.v.data;
@@ -90,7 +90,7 @@ export function createSync(d: SyncDeps) {
     // become `after=`, or what was sent while the stream was down would be skipped.
     const last = store.get().messages;
     await conversations();
-    await Promise.all(Object.keys(store.get().messages).map((id) => thread(id, last[id]?.at(-1)?.id)));
+    await Promise.all(Object.keys(store.get().messages).map((id) => thread(id, last[id]?.slice(-1)[0]?.id)));
   }
 
   function onEvent(type: string, data: unknown): void {

@@ -110,8 +110,16 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
     const random = deps.random ?? randomUnit;
     const delay = (n: number) => backoffDelay(n, random(), deps.backoffMs ?? 1000);
     const appId = settings.app_id;
-    // R15 across tabs: a cookie deleted elsewhere is a logout here too (never written back).
-    const identity = createIdentity({ appId, domain: settings.cookie_domain, secure: isHttps(), newId, gone: () => void down(true) });
+    // R15 across tabs: a cookie deleted elsewhere is a logout here too (never written back). So is
+    // one replaced while this tab has a user: its claim must never travel with the next visitor's
+    // id (R2 would merge them). The new cookie stays; an anonymous tab adopts it.
+    const identity = createIdentity({
+      appId,
+      domain: settings.cookie_domain,
+      secure: isHttps(),
+      newId,
+      gone: (next) => (next && !session.user() ? 0 : down(true, next)), // truthy: this tab stops
+    });
     const http = createApi(deps.fetch ?? platformFetch(), settings.api_base ?? pageOrigin(), appId);
     const kv = deps.kv ?? fallbackKV(idbKV(), memoryKV(), (e) => warn(problem('Local storage unavailable', String(e))));
     const visitor = () => identity.get();
@@ -219,17 +227,19 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
   }
 
   /**
-   * Logout (R15). `mine`: this tab's logout — tell the other tabs, delete the cookie and stored
-   * data, log out on the server. Otherwise another tab did all that (and may already have booted a
-   * new visitor, whose cookie must stay): only stop here.
+   * Logout (R15). `mine`: this tab's logout — tell the other tabs, delete the cookie (unless it
+   * holds another visitor now) and stored data, log out on the server. Otherwise another tab did
+   * all that (and may already have booted a new visitor, whose cookie must stay): only stop here.
+   * `replaced`: the cookie holds another visitor, perhaps of a tab here that switched users (R8):
+   * the other tabs are not told; each finds out by itself.
    */
-  async function down(mine?: boolean): Promise<Outcome> {
+  async function down(mine?: boolean, replaced?: string): Promise<Outcome> {
     const l = live;
     if (!l) return { ok: true };
     live = undefined;
     // Everything synchronous first: `shutdown(); boot()` in a row must meet a clean slate.
     const old = l.identity.get();
-    if (mine) l.tell(); // before `off` closes the channel
+    if (mine && !replaced) l.tell(); // before `off` closes the channel
     l.off.forEach((f) => f());
     l.sync.dispose();
     l.session.stop();

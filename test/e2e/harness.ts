@@ -156,7 +156,7 @@ function createAdmin(base: string, token: string): Admin {
 
 /** The widget's launcher. Playwright's role locators pierce the widget's open shadow root. */
 export function launcher(page: Page): Locator {
-  return page.getByRole('button', { name: /^(Open|Close) chat$/ });
+  return page.getByRole('button', { name: /^(Open|Close) chat(, \d+ unread)?$/ });
 }
 
 /** The widget's panel (role dialog "Chat"). */

@@ -105,9 +105,31 @@ describe('login ping', () => {
     await h.w.boot(settings({ plan: 'pro', seats: 3, trial: false, nested: { a: 1 }, list: [1] }));
     expect(h.fake.callsTo('POST', '/ping')[0]!.body.attributes).toEqual({ plan: 'pro', seats: 3, trial: false });
     expect(h.errors).toEqual([
-      expect.objectContaining({ title: 'Attribute not sent', detail: expect.stringContaining('"nested"') }),
-      expect.objectContaining({ title: 'Attribute not sent', detail: expect.stringContaining('"list"') }),
+      expect.objectContaining({ title: 'Attributes not sent', detail: expect.stringMatching(/^"nested", "list": /) }),
     ]);
+  });
+
+  it('drops attributes the server would refuse (string over 2,000, key over 100, more than 100), so pings keep working; one console warning', async () => {
+    const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`a${String(i).padStart(3, '0')}`, i]));
+    const h = harness({ deps: { throttleMs: 0 } });
+    const r = await h.w.boot(
+      settings({ user_id: 'u1', user_hash: 'h', plan: 'x'.repeat(2000), bio: 'y'.repeat(2001), ['k'.repeat(101)]: 1, ['k'.repeat(100)]: 2, ...many }),
+    );
+    expect(r).toEqual({ ok: true });
+    const sent = h.fake.callsTo('POST', '/ping')[0]!.body;
+    expect(sent.user).toEqual({ user_id: 'u1', user_hash: 'h' });
+    const keys = Object.keys(sent.attributes);
+    expect(keys).toHaveLength(100);
+    expect(keys.slice(0, 2)).toEqual(['plan', 'k'.repeat(100)]);
+    expect(keys).not.toContain('bio');
+    expect(keys).not.toContain('k'.repeat(101));
+    expect(keys).not.toContain('a098'); // the 101st and later valid ones
+    expect(h.errors).toEqual([
+      expect.objectContaining({ title: 'Attributes not sent', detail: expect.stringMatching(/^"bio", "k{101}", "a098", "a099", "a100": /) }),
+    ]);
+    history.pushState({}, '', '/next'); // another ping: no second warning
+    await waitFor(() => expect(h.fake.callsTo('POST', '/ping')).toHaveLength(2));
+    expect(h.errors).toHaveLength(1);
   });
 
   it('an anonymous ping carries no user', async () => {
@@ -312,5 +334,76 @@ describe('shutdown', () => {
     await two.w.boot(settings());
     window.dispatchEvent(new StorageEvent('storage', { key: 'parley_app_test', newValue: '0.5' }));
     expect(two.w.getVisitorId()).toBeNull();
+  });
+
+  it('R15: a tab with a user that finds the cookie replaced (logout then a new visitor on another subdomain) never sends the user with the new id; it logs out here and keeps the new cookie', async () => {
+    vi.stubGlobal('BroadcastChannel', undefined); // tab A is on app.example.com, this tab B on www.example.com
+    const kv = memoryKV();
+    const b = harness({ kv, deps: { throttleMs: 0, backoffMs: 60_000 } });
+    await b.w.boot(settings({ user_id: 'u1', user_hash: 'h' }));
+    const old = b.w.getVisitorId()!;
+    const u1 = b.fake.visitors.get(old)!;
+    // Something of u1's waits in B's own storage (another origin: tab A could not wipe it).
+    b.fake.fail('POST /conversations', 'network', Infinity);
+    b.w.showNewMessage('u1: my order number is 4711');
+    (await b.ui().findByRole('button', { name: 'Send' })).click();
+    await b.ui().findByText(/Not sent/);
+    expect(await kv.get('outbox:app_test')).toHaveLength(1);
+    const stream = b.streams.current();
+    const pings = b.fake.callsTo('POST', '/ping').length;
+
+    // Tab A: shutdown() then boot() as the next person: the shared cookie now holds a new visitor.
+    const next = uuid();
+    Cookies.set('parley_vid_app_test', next, { path: '/' });
+    history.pushState({}, '', '/cart'); // B's SPA navigates: a ping
+
+    await waitFor(() => expect(b.w.getVisitorId()).toBeNull());
+    expect(b.fake.callsTo('POST', '/ping')).toHaveLength(pings); // nothing sent with the new id
+    expect(b.fake.visitors.has(next)).toBe(false); // so the server never tied it to u1 (R2)
+    expect(cookieValue('parley_vid_app_test')).toBe(next); // the next person's cookie stays
+    expect(stream.closed).toBe(true);
+    await waitFor(async () => expect(await kv.get('outbox:app_test')).toBeUndefined());
+    await waitFor(() => expect(b.fake.callsTo('POST', '/logout').map((c) => c.body.visitor_id)).toEqual([old]));
+    history.pushState({}, '', '/checkout');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(b.fake.callsTo('POST', '/ping')).toHaveLength(pings);
+
+    // The next person, in tab A, is a new anonymous visitor: none of u1's conversations.
+    const a = harness({ fake: b.fake });
+    expect(await a.w.boot(settings())).toEqual({ ok: true });
+    expect(a.w.getVisitorId()).toBe(next);
+    expect(b.fake.visitors.get(next)).not.toBe(u1);
+    expect(b.fake.contacts.get(b.fake.visitors.get(next)!)!.role).toBe('visitor');
+  });
+
+  it('an anonymous tab that finds the cookie replaced adopts the new visitor', async () => {
+    vi.stubGlobal('BroadcastChannel', undefined);
+    const h = harness({ deps: { throttleMs: 0 } });
+    await h.w.boot(settings());
+    const next = uuid();
+    Cookies.set('parley_vid_app_test', next, { path: '/' });
+    history.pushState({}, '', '/cart');
+    await waitFor(() => expect(h.fake.callsTo('POST', '/ping').at(-1)!.body).toEqual({ app_id: 'app_test', visitor_id: next }));
+    expect(h.w.getVisitorId()).toBe(next);
+    expect(cookieValue('parley_vid_app_test')).toBe(next);
+    expect(h.fake.callsTo('POST', '/logout')).toHaveLength(0);
+  });
+
+  it('identity: a replaced cookie is adopted unless `gone` stops the tab; clear() leaves a cookie that holds another id', () => {
+    const seen: unknown[] = [];
+    let stop = false;
+    const idn = createIdentity({ appId: 'r', secure: false, newId: uuid, gone: (n) => (seen.push(n), stop) });
+    idn.get();
+    const b = uuid();
+    document.cookie = `parley_vid_r=${b}; path=/`;
+    expect(idn.touch()).toBe(b);
+    const c = uuid();
+    document.cookie = `parley_vid_r=${c}; path=/`;
+    stop = true;
+    expect(idn.touch()).toBe(b); // the old id, one last time; the new cookie is not adopted
+    expect(idn.get()).toBe(b);
+    expect(seen).toEqual([b, c]);
+    idn.clear();
+    expect(cookieValue('parley_vid_r')).toBe(c);
   });
 });

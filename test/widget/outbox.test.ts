@@ -1,10 +1,12 @@
 import { fireEvent, waitFor } from '@testing-library/preact';
+import { http, HttpResponse } from 'msw';
 import { describe, expect, it } from 'vitest';
 import { createOutbox, type Delivered, type OutboxItem } from '../../widget/outbox.ts';
 import { fallbackKV, idbKV, memoryKV, type KV } from '../../widget/storage.ts';
 import { platformTimers } from '../../widget/env.ts';
 import type { Result } from '../../widget/types.ts';
-import { harness, settings, type Harness } from './setup.ts';
+import { BASE } from './handlers.ts';
+import { harness, server, settings, type Harness } from './setup.ts';
 
 async function type(h: Harness, text: string): Promise<void> {
   const box = (await h.ui().findByRole('textbox', { name: 'Message' })) as HTMLTextAreaElement;
@@ -142,6 +144,60 @@ describe('outbox', () => {
     expect(s.errors).toHaveLength(1);
   });
 
+  it.each<[number, boolean]>([
+    [400, true], [401, true], [403, true], [404, true], [413, true], [422, true],
+    [0, false], [408, false], [409, false], [429, false], [500, false], [503, false],
+  ])('a start answered %i is refused for good: %s', async (status, refused) => {
+    const outbox = createOutbox({
+      kv: memoryKV(),
+      key: 'k',
+      send: async () => problem(status, 'x'),
+      timers: platformTimers,
+      delay: () => 60_000,
+      onChange: () => {},
+      onDelivered: () => {},
+      onError: () => {},
+    });
+    await outbox.add(item('a', null));
+    await waitFor(() => expect(outbox.items()[0]!.status).toBe('failed'));
+    expect(outbox.items()[0]!.refused).toBe(refused);
+    await outbox.clear(true);
+  });
+
+  it('a message refused for good is kept with its reason but not resent by load or flush; Retry sends it again; Discard drops it and what waited for it starts', async () => {
+    const kv = memoryKV();
+    const sent: string[] = [];
+    const answer = (i: OutboxItem): Result<Delivered> => (i.client_id === 'a' ? problem(400, 'invalid-request') : ok('new1', i.client_id));
+    const page = () =>
+      createOutbox({
+        kv,
+        key: 'k',
+        send: async (i) => (sent.push(i.client_id), answer(i)),
+        timers: platformTimers,
+        delay: () => 60_000,
+        onChange: () => {},
+        onDelivered: () => {},
+        onError: () => {},
+      });
+    const one = page();
+    await one.add(item('a', null));
+    await waitFor(() => expect(one.items()).toMatchObject([{ client_id: 'a', status: 'failed', error: 'invalid-request', refused: true }]));
+    await one.add(item('b', null, 'a')); // typed after: waits for a's conversation
+    await one.flush();
+    expect(sent).toEqual(['a']);
+    const two = page(); // the next page load
+    await two.load();
+    expect(two.items()).toMatchObject([{ client_id: 'a', status: 'failed', error: 'invalid-request', refused: true }, { client_id: 'b' }]);
+    expect(sent).toEqual(['a']);
+    await two.retry('a');
+    expect(sent).toEqual(['a', 'a']);
+    expect(two.items()[0]).toMatchObject({ client_id: 'a', refused: true });
+    await two.discard('a');
+    expect(sent).toEqual(['a', 'a', 'b']);
+    expect(two.items()).toEqual([]);
+    expect(await kv.get('k')).toEqual([]);
+  });
+
   it('restart() turns what waits for a known conversation into new conversation starts, keeping client_ids; pending starts are untouched', async () => {
     const s = scripted((i) => ok(i.conversation_id ?? 'n-' + i.client_id, i.client_id));
     await s.outbox.add(item('a', 'old1'));
@@ -259,6 +315,41 @@ describe('outbox', () => {
     (await second.ui().findByRole('button', { name: 'Open chat' })).click();
     await waitFor(() => expect(second.ui().getAllByText('Is the teapot in stock?')).toHaveLength(1));
     await waitFor(async () => expect(await kv.get('outbox:app_test')).toEqual([]));
+  });
+
+  it('a message the server refuses shows the reason, Retry and Discard; the next page load neither resends it nor shows the error again', async () => {
+    let refusals = 0;
+    const kv = memoryKV();
+    const first = harness({ kv, deps: { backoffMs: 60_000 } });
+    await first.w.boot(settings());
+    server.use(
+      http.post(`${BASE}/v1/messenger/conversations`, () => {
+        refusals++;
+        const p = { type: 'https://parley.dev/problems/invalid-request', title: 'Bad request', status: 400, detail: 'body: too long' };
+        return HttpResponse.json(p, { status: 400 });
+      }),
+    );
+    first.w.show();
+    await type(first, 'refused words');
+    await first.ui().findByText(/Not sent: Bad request/);
+    expect(first.ui().getByRole('button', { name: 'Retry' })).toBeTruthy();
+    expect(first.ui().getByRole('button', { name: 'Discard' })).toBeTruthy();
+    expect(refusals).toBe(1);
+
+    document.body.innerHTML = ''; // the page goes away; the next one loads
+    const second = harness({ kv, fake: first.fake });
+    await second.w.boot(settings());
+    await new Promise((r) => setTimeout(r, 50));
+    expect(refusals).toBe(1);
+    second.w.show();
+    const ui = second.ui();
+    fireEvent.click(await ui.findByRole('button', { name: /refused words/ }));
+    await ui.findByText(/Not sent: Bad request/);
+    expect(ui.queryByRole('alert')).toBeNull();
+    fireEvent.click(ui.getByRole('button', { name: 'Discard' }));
+    await waitFor(() => expect(ui.queryByText('refused words')).toBeNull());
+    expect(await kv.get('outbox:app_test')).toEqual([]);
+    expect(refusals).toBe(1);
   });
 
   it('a reply whose answer is lost is resent and stored once (idempotent client_id)', async () => {

@@ -135,6 +135,32 @@ describe('against the real server', () => {
     await h.w.shutdown();
   });
 
+  it('an attribute the server would refuse is dropped with a warning: the ping still works', async () => {
+    const seen = forward();
+    const h = widget();
+    expect(await h.w.boot({ app_id: app.id, api_base: BASE, plan: 'pro', notes: 'x'.repeat(2001) })).toEqual({ ok: true });
+    expect(seen.filter((s) => s.path.endsWith('/ping'))[0]!.body.attributes).toEqual({ plan: 'pro' });
+    expect(h.errors).toEqual([expect.objectContaining({ title: 'Attributes not sent' })]);
+    await h.w.shutdown();
+  });
+
+  it('a message over 10,000 characters is refused in the composer, with a message; the text stays', async () => {
+    const seen = forward();
+    const h = widget();
+    await h.w.boot({ app_id: app.id, api_base: BASE });
+    h.w.show();
+    const long = 'a'.repeat(10_001);
+    await say(h.ui, long);
+    expect((await h.ui().findByRole('alert')).textContent).toMatch(/too long/);
+    expect(((await h.ui().findByRole('textbox', { name: 'Message' })) as HTMLTextAreaElement).value).toBe(long);
+    expect(seen.filter((s) => s.method === 'POST' && s.path.includes('/conversations'))).toHaveLength(0);
+    await say(h.ui, 'a'.repeat(10_000)); // the most the server takes
+    await waitFor(() => expect(h.ui().queryByText(/Sending/)).toBeNull());
+    expect(h.ui().queryByText(/Not sent/)).toBeNull();
+    expect(seen.filter((s) => s.method === 'POST' && s.path.endsWith('/conversations'))).toHaveLength(1);
+    await h.w.shutdown();
+  });
+
   it('R14: a login ping with a wrong hash is refused and the failure is shown', async () => {
     forward();
     const h = widget();

@@ -122,12 +122,28 @@ describe('widget UI', () => {
     const live = shadowContent().querySelector('[aria-live="polite"]')!;
     await waitFor(() => expect(live.textContent).toBe('New message: We are here'));
     await waitFor(() => expect(counts.at(-1)).toBe(1));
-    const launcher = h.ui().getByRole('button', { name: 'Open chat' });
+    const launcher = h.ui().getByRole('button', { name: 'Open chat, 1 unread' });
     expect(launcher.textContent).toContain('1 unread');
     // Opening the thread marks it read.
     fireEvent.click(launcher);
     await waitFor(() => expect(h.fake.callsTo('POST', '/read').length).toBeGreaterThan(0));
     await waitFor(() => expect(counts.at(-1)).toBe(0));
+  });
+
+  it('the launcher\'s accessible name includes the unread count, when there is one', async () => {
+    const h = harness();
+    await h.w.boot(settings());
+    const ui = h.ui();
+    const launcher = await ui.findByRole('button', { name: 'Open chat' });
+    await waitFor(() => expect(h.fake.callsTo('GET', '/conversations').length).toBeGreaterThan(0));
+    await new Promise((r) => setTimeout(r, 30)); // let the boot-time list settle first
+    h.streams.current().emit('unread', { unread_count: 2 });
+    await waitFor(() => expect(ui.getByRole('button', { name: 'Open chat, 2 unread' })).toBe(launcher));
+    expect(ui.queryByRole('button', { name: 'Open chat' })).toBeNull();
+    h.streams.current().emit('unread', { unread_count: 0 });
+    await waitFor(() => expect(ui.getByRole('button', { name: 'Open chat' })).toBe(launcher));
+    h.w.show();
+    await waitFor(() => expect(ui.getByRole('button', { name: 'Close chat' })).toBe(launcher));
   });
 
   it('Enter sends; Shift+Enter does not', async () => {

@@ -82,7 +82,7 @@ export function App({ store, actions }: { store: Store; actions: Actions }) {
         type="button"
         class="l"
         ref={launcher}
-        aria-label={s.open ? 'Close chat' : 'Open chat'}
+        aria-label={s.open ? 'Close chat' : 'Open chat' + (s.unread ? `, ${s.unread} unread` : '')}
         aria-expanded={s.open}
         aria-controls="parley-panel"
         onClick={actions.toggle}
@@ -174,10 +174,17 @@ function Thread({ s, actions }: P) {
               <span class="s"> · Sending…</span>
             ) : (
               <span class="s">
-                {' · Not sent – '}
+                {' · Not sent'}
+                {i.refused && `: ${i.error}`}
+                {' – '}
                 <button type="button" onClick={() => void actions.retry(i.client_id)}>
                   Retry
                 </button>
+                {i.refused && (
+                  <button type="button" onClick={() => void actions.discard(i.client_id)}>
+                    Discard
+                  </button>
+                )}
               </span>
             )}
           </Bubble>
