@@ -19,8 +19,8 @@ export interface Identity {
   touch(): string;
   /** Forgets the current id and makes a new one (rule R8). */
   rotate(): string;
-  /** Deletes the cookie unless it holds another id now (another tab's visitor), and forgets the id (rule R15). */
-  clear(): void;
+  /** Deletes the cookie (with `others`, only if it still holds this id) and forgets the id (rule R15). */
+  clear(others?: boolean): void;
   /** False when the browser refused the cookie: the id then lives only in memory. */
   persistent(): boolean;
 }
@@ -53,8 +53,9 @@ export function createIdentity(o: IdentityOptions): Identity {
     const c = Cookies.get(name);
     return c && VALID.test(c) ? c : undefined;
   };
-  const clear = (): void => {
-    if (read() === id) Cookies.remove(name, scope);
+  // `others`: leave a cookie that now holds another visitor (replaced by another tab or subdomain).
+  const clear = (others?: boolean): void => {
+    if (!others || read() === id) Cookies.remove(name, scope);
     id = undefined;
     stored = false;
   };

@@ -64,7 +64,8 @@ export interface Outbox {
    */
   restart(): Promise<void>;
   /** Forgets everything, in memory and (unless `keep`: another tab did it) storage. */
-  clear(keep?: boolean): Promise<void>;
+  /** Empties this tab's list; storage too unless `keep`, or, given a visitor id, only that visitor's stored items. */
+  clear(keep?: boolean | string): Promise<void>;
   items(): OutboxItem[];
 }
 
@@ -211,7 +212,8 @@ export function createOutbox(d: OutboxDeps): Outbox {
       d.timers.clearTimeout(timer);
       items = [];
       d.onChange(items);
-      if (!keep) await d.kv.del(d.key);
+      if (typeof keep == 'string') await d.kv.set(d.key, ((await d.kv.get<OutboxItem[]>(d.key)) ?? []).filter((i) => i.visitor_id != keep));
+      else if (!keep) await d.kv.del(d.key);
     },
     items: () => items,
   };

@@ -243,10 +243,13 @@ export function createWidget(deps: WidgetDeps = {}): Parley {
     l.off.forEach((f) => f());
     l.sync.dispose();
     l.session.stop();
-    if (mine) l.identity.clear();
+    // A logout deletes the cookie whoever it holds now (R15); a replaced one is another visitor's.
+    if (mine) l.identity.clear(!!replaced);
     l.store.set({ open: false, unread: 0 });
     l.unsubscribe();
-    await l.outbox.clear(!mine);
+    // Replaced: storage is shared with the tabs here, perhaps one that switched users: only this
+    // visitor's waiting messages go.
+    await l.outbox.clear(replaced ? old : !mine);
     if (!mine) return { ok: true };
     // Best effort: the server unbinds the old visitor id. Locally everything is gone already.
     const r = await l.http.logout(old);

@@ -349,6 +349,9 @@ describe('shutdown', () => {
     (await b.ui().findByRole('button', { name: 'Send' })).click();
     await b.ui().findByText(/Not sent/);
     expect(await kv.get('outbox:app_test')).toHaveLength(1);
+    // A message of the new visitor, waiting in the same storage (a tab here that switched users).
+    const theirs = { client_id: uuid(), visitor_id: uuid(), body: 'theirs', conversation_id: null, status: 'sending', created_at: new Date().toISOString() };
+    await kv.set('outbox:app_test', [...((await kv.get<unknown[]>('outbox:app_test')) ?? []), theirs]);
     const stream = b.streams.current();
     const pings = b.fake.callsTo('POST', '/ping').length;
 
@@ -362,7 +365,8 @@ describe('shutdown', () => {
     expect(b.fake.visitors.has(next)).toBe(false); // so the server never tied it to u1 (R2)
     expect(cookieValue('parley_vid_app_test')).toBe(next); // the next person's cookie stays
     expect(stream.closed).toBe(true);
-    await waitFor(async () => expect(await kv.get('outbox:app_test')).toBeUndefined());
+    // Only u1's waiting message leaves the shared storage; the other visitor's stays.
+    await waitFor(async () => expect(await kv.get('outbox:app_test')).toEqual([theirs]));
     await waitFor(() => expect(b.fake.callsTo('POST', '/logout').map((c) => c.body.visitor_id)).toEqual([old]));
     history.pushState({}, '', '/checkout');
     await new Promise((r) => setTimeout(r, 50));
@@ -403,7 +407,21 @@ describe('shutdown', () => {
     expect(idn.touch()).toBe(b); // the old id, one last time; the new cookie is not adopted
     expect(idn.get()).toBe(b);
     expect(seen).toEqual([b, c]);
+    idn.clear(true);
+    expect(cookieValue('parley_vid_r')).toBe(c); // another visitor's cookie is left to them
+    idn.get();
+    document.cookie = `parley_vid_r=${uuid()}; path=/`;
     idn.clear();
-    expect(cookieValue('parley_vid_r')).toBe(c);
+    expect(cookieValue('parley_vid_r')).toBeUndefined(); // a logout deletes it, whoever it holds (R15)
+  });
+
+  it('R15: shutdown in a tab whose cookie another tab replaced (it has not pinged since) still deletes the cookie, so the next person is not the other tab\'s user', async () => {
+    vi.stubGlobal('BroadcastChannel', undefined);
+    const a = harness({ deps: { throttleMs: 60_000 } });
+    await a.w.boot(settings({ user_id: 'u1', user_hash: 'h' }));
+    // Another tab logged in as w1 and rotated the cookie (R8); this idle tab has not pinged since.
+    Cookies.set('parley_vid_app_test', uuid(), { path: '/' });
+    await a.w.shutdown();
+    expect(cookieValue('parley_vid_app_test')).toBeUndefined();
   });
 });
