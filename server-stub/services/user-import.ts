@@ -83,7 +83,9 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     if (error.code === 'CSV_QUOTE_NOT_CLOSED') report.complete = false;
   });
 
-  const repeats = createRepeatCheck();
+  // Each user this import has touched, with the line that did: a later row that resolves to the
+  // same user repeats that line (re-running the file would have it undo the earlier row each time).
+  const touched = new Map<string, number>();
   const lines = createLineCounter();
   let batch: Row[] = [];
   let done = 0;
@@ -93,7 +95,11 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     if (batch.length === 0) return;
     const rows = batch;
     batch = [];
-    const counts = await transaction(s.db, (trx) => applyBatch(trx, s, app, rows));
+    const counts = await transaction(s.db, (trx) => applyBatch(trx, s, app, rows, touched));
+    // Recorded once the batch committed: a batch PostgreSQL runs again must not meet its own rows.
+    for (const [id, line] of counts.touched) touched.set(id, line);
+    for (const r of counts.repeats) fail(r.line, `repeats the identity of line ${r.earlier}`);
+    for (const line of counts.ambiguous) fail(line, 'several users have this email: give the user_id');
     report.created += counts.created;
     report.updated += counts.updated;
     report.unchanged += counts.unchanged;
@@ -136,11 +142,6 @@ export async function importUsers(s: Services, app: App, input: Readable | Reada
     }
     if (!checked.identity) {
       fail(line, 'no user_id or email');
-      continue;
-    }
-    const earlier = repeats(checked.identity, line);
-    if (earlier !== undefined) {
-      fail(line, `repeats the identity of line ${earlier}`);
       continue;
     }
     const attributes: Record<string, string> = {};
@@ -229,34 +230,19 @@ function countLineBreaks(text: string): number {
   return n;
 }
 
-/**
- * Tells whether a row names a person an earlier accepted row of the file already named, and which
- * line that was. Two such rows would both touch one user, the later undoing the earlier on every
- * run, so an import would never settle. An email alone names whoever has it: it repeats any earlier
- * row with that email. A user_id names one person, who may share the email with others: it repeats
- * an earlier row with that user_id, or an earlier email-only row with its email (which the import
- * matched to the same user). Rows with different user_ids and one email are different people.
- */
-function createRepeatCheck(): (identity: Identity, line: number) => number | undefined {
-  const byUserId = new Map<string, number>();
-  const byEmail = new Map<string, number>(); // first row with the email, with or without a user_id
-  const byEmailOnly = new Map<string, number>(); // first row with the email and no user_id
-  return (identity, line) => {
-    const email = identity.email === null ? null : normaliseEmail(identity.email);
-    const earlier = identity.user_id === null
-      ? email !== null ? byEmail.get(email) : undefined
-      : byUserId.get(identity.user_id) ?? (email !== null ? byEmailOnly.get(email) : undefined);
-    if (earlier !== undefined) return earlier;
-    if (identity.user_id !== null) byUserId.set(identity.user_id, line);
-    if (email !== null) {
-      if (!byEmail.has(email)) byEmail.set(email, line);
-      if (identity.user_id === null) byEmailOnly.set(email, line);
-    }
-    return undefined;
-  };
-}
-
 export class ImportError extends Error {}
+
+interface BatchOutcome {
+  created: number;
+  updated: number;
+  unchanged: number;
+  /** The users this batch's rows landed on, with the row's line. */
+  touched: Map<string, number>;
+  /** Rows that landed on a user an earlier row had (the batch left them out). */
+  repeats: { line: number; earlier: number }[];
+  /** Email-only rows whose email several users share (left out). */
+  ambiguous: number[];
+}
 
 const IN_LIST = 900;
 /** The columns of a contact row (ContactRow), for sizing multi-row inserts. */
@@ -269,7 +255,7 @@ const slices = <T>(xs: readonly T[], n: number): T[][] => Array.from({ length: M
  * with their attributes, then the matching leads marked (R3/R4).
  * Rows are matched in file order against what the batch has already done, as row-by-row would.
  */
-async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<{ created: number; updated: number; unchanged: number }> {
+async function applyBatch(trx: Db, s: Services, app: App, rows: Row[], touchedBefore: ReadonlyMap<string, number>): Promise<BatchOutcome> {
   const userIds = rows.flatMap((r) => (r.identity.user_id === null ? [] : [r.identity.user_id]));
   const emails = [...new Set(rows.flatMap((r) => (r.identity.email === null ? [] : [normaliseEmail(r.identity.email)])))];
   const found = new Map<string, ContactRow>();
@@ -292,13 +278,19 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
   const now = s.clock.now().toISOString();
   const inserts: ContactRow[] = [];
   const updates: { id: string; changes: Partial<ContactRow> }[] = [];
-  const counts = { created: 0, updated: 0, unchanged: 0 };
+  const counts: BatchOutcome = { created: 0, updated: 0, unchanged: 0, touched: new Map(), repeats: [], ambiguous: [] };
   for (const row of rows) {
     const emailNorm = row.identity.email === null ? null : normaliseEmail(row.identity.email);
     const candidates = [
       ...(row.identity.user_id !== null && byUserId.has(row.identity.user_id) ? [byUserId.get(row.identity.user_id)!] : []),
       ...(emailNorm !== null ? byEmail.get(emailNorm) ?? [] : []),
     ];
+    // An email alone that several users with a user_id share names none of them (R11's ambiguity):
+    // it must not become one more user with that email either.
+    if (row.identity.user_id === null && candidates.length > 1 && emailMatch(candidates) === null && !candidates.some((u) => u.user_id === null)) {
+      counts.ambiguous.push(row.line);
+      continue;
+    }
     const match = matchUser(row.identity, candidates);
     if (!match) {
       const user: ContactRow = {
@@ -308,10 +300,19 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[]): Promise<
       };
       inserts.push(user);
       index(user);
+      counts.touched.set(user.id, row.line);
       counts.created++;
       continue;
     }
     const user = match.user;
+    // Two rows of the file that land on one user (an email-only row, then a row with a user_id
+    // that the import attaches to that same user, say) would undo each other on every re-run.
+    const earlier = touchedBefore.get(user.id) ?? counts.touched.get(user.id);
+    if (earlier !== undefined) {
+      counts.repeats.push({ line: row.line, earlier });
+      continue;
+    }
+    counts.touched.set(user.id, row.line);
     const changes: Partial<ContactRow> = {};
     if (row.identity.user_id !== null && user.user_id === null) changes.user_id = row.identity.user_id;
     if (row.identity.email !== null && user.email !== row.identity.email) Object.assign(changes, { email: row.identity.email, email_norm: emailNorm });

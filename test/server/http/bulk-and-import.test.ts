@@ -161,13 +161,27 @@ describe('R4 an identity repeated within one file', () => {
     expect((await op.contacts('?user_id=u1')).body.data).toMatchObject([{ name: 'Bob' }]);
   });
 
-  it('R4: different user_ids may share an email; a later email-only row repeats the first of them', async () => {
+  it('R4: different user_ids may share an email; a later email-only row with it names nobody, and a repeated user_id repeats', async () => {
     const op = operator(t, app);
     const csv = 'user_id,email,name\nu1,shared@example.com,One\nu2,shared@example.com,Two\n,shared@example.com,Who\nu1,other@example.com,Again\n';
     const first = await op.importCsv(csv);
-    expect(first.body).toMatchObject({ created: 2, failed: [{ line: 4, reason: 'repeats the identity of line 2' }, { line: 5, reason: 'repeats the identity of line 2' }] });
+    expect(first.body).toMatchObject({ created: 2, failed: [{ line: 4, reason: 'several users have this email: give the user_id' }, { line: 5, reason: 'repeats the identity of line 2' }] });
     const again = await op.importCsv(csv);
     expect(again.body).toMatchObject({ created: 0, updated: 0, unchanged: 2 });
+  });
+});
+
+describe('R4 rows that only look alike', () => {
+  it('R4: an email-only row that updates an existing user, then a new user_id with the same email, are two people: both import', async () => {
+    const op = operator(t, app);
+    await op.importCsv('user_id,email,name\nC,x@example.com,Carol\n');
+    const csv = 'user_id,email,name\n,x@example.com,Caroline\nB,x@example.com,Bob\n';
+    const first = await op.importCsv(csv);
+    expect(first.body).toMatchObject({ created: 1, updated: 1, failed: [] });
+    expect((await op.contacts('?email=x@example.com')).body.data.map((c: { user_id: string; name: string }) => [c.user_id, c.name]).sort())
+      .toEqual([['B', 'Bob'], ['C', 'Caroline']]);
+    const again = await op.importCsv(csv);
+    expect(again.body).toMatchObject({ created: 0, updated: 0, unchanged: 1, failed: [{ line: 2, reason: 'several users have this email: give the user_id' }] });
   });
 });
 
