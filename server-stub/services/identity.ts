@@ -117,11 +117,14 @@ export async function markLeadsMatchingUser(trx: Db, appId: string, user: Contac
   return marked;
 }
 
-/** Drops the email and CSV marks (never cookie marks, R2) of the messenger leads with this email. */
+/**
+ * Drops the email and CSV marks (never cookie marks, R2) of the messenger leads with this email, in
+ * one statement that re-checks the trigger: a cookie mark committed meanwhile (PostgreSQL) stays.
+ */
 export async function withdrawEmailMarks(trx: Db, appId: string, emailNorm: string): Promise<void> {
-  for (const lead of await messengerLeadsWithEmail(trx, appId, emailNorm)) {
-    if (lead.merge_trigger === 'email' || lead.merge_trigger === 'csv') await updateContact(trx, lead.id, { merge_into_id: null, merge_trigger: null });
-  }
+  await trx.updateTable('contacts').set({ merge_into_id: null, merge_trigger: null })
+    .where('app_id', '=', appId).where('email_norm', '=', emailNorm).where('role', 'in', ['visitor', 'lead']).where('created_via', '=', 'messenger')
+    .where('merged_into', 'is', null).where('merge_trigger', 'in', ['email', 'csv']).execute();
 }
 
 /**

@@ -4,7 +4,7 @@
  * transaction (R12), so a job that crashed half-way simply runs again.
  */
 import { claimJobs, completeJob, failJob, type JobRow } from '../storage/jobs.ts';
-import { findContact, updateContact, usersWithEmail } from '../storage/contacts.ts';
+import { findContact, usersWithEmail } from '../storage/contacts.ts';
 import { markHolds } from '../domain/rules.ts';
 import { announceMerge, mergeLead, type MergeView } from './merge-engine.ts';
 import type { Services } from './context.ts';
@@ -46,7 +46,9 @@ export function startMergeWorker(s: Services, options: WorkerOptions = {}): Merg
           if (outcome.kind === 'merged') merged = outcome.merge;
         } else {
           // The email now matches several users (or none): the lead waits for an operator, as in a bulk merge.
-          await updateContact(trx, lead.id, { merge_into_id: null, merge_trigger: null, updated_at: s.clock.now().toISOString() });
+          // Only the mark that was read: a cookie mark committed meanwhile (PostgreSQL) stays.
+          await trx.updateTable('contacts').set({ merge_into_id: null, merge_trigger: null, updated_at: s.clock.now().toISOString() })
+            .where('id', '=', lead.id).where('merge_into_id', '=', lead.merge_into_id).where('merge_trigger', '=', lead.merge_trigger).execute();
         }
       }
       await completeJob(trx, job.id, s.clock.now().toISOString());

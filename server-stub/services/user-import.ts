@@ -347,7 +347,8 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[], touchedBe
       else if (!target && (lead.merge_trigger === 'email' || lead.merge_trigger === 'csv')) withdrawn.push(lead.id);
     }
   }
-  for (const part of slices(withdrawn, IN_LIST)) await trx.updateTable('contacts').set({ merge_into_id: null, merge_trigger: null }).where('id', 'in', part).execute();
+  // The trigger re-checked in the statement: a cookie mark committed meanwhile (PostgreSQL) stays.
+  for (const part of slices(withdrawn, IN_LIST)) await trx.updateTable('contacts').set({ merge_into_id: null, merge_trigger: null }).where('id', 'in', part).where('merge_trigger', 'in', ['email', 'csv']).execute();
   if (marks.length > 0) {
     const batchId = s.ids('mk');
     for (const part of slices(marks, rowsPerInsert(trx, 3))) await trx.insertInto('merge_batch').values(part.map((m) => ({ batch_id: batchId, ...m }))).execute();
