@@ -63,8 +63,7 @@ export interface Outbox {
    * waits for one of them starts a new conversation instead. Sends nothing by itself.
    */
   restart(): Promise<void>;
-  /** Forgets everything, in memory and (unless `keep`: another tab did it) storage. */
-  /** Empties this tab's list; storage too unless `keep`, or, given a visitor id, only that visitor's stored items. */
+  /** Empties this tab's list; storage too unless `keep` (another tab did it), or, given a visitor id, only that visitor's stored items. */
   clear(keep?: boolean | string): Promise<void>;
   items(): OutboxItem[];
 }

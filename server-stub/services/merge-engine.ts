@@ -18,7 +18,7 @@ import { carryEventSummaries, encodeEventSummaries, parseEventSummaries, type Ev
 import { checkMerge, type MergeTrigger } from '../domain/rules.ts';
 import { findContact, type Db } from '../storage/contacts.ts';
 import { forUpdate } from '../storage/row-locks.ts';
-import { rowsPerInsert } from '../storage/batching.ts';
+import { chunks, rowsPerInsert } from '../storage/batching.ts';
 import type { MergesTable } from '../storage/schema.ts';
 import { ServiceError, notFound, type Services } from './context.ts';
 import { emitWebhookEvents } from './webhooks.ts';
@@ -66,8 +66,6 @@ export async function mergeLead(trx: Db, s: Services, appId: string, fromId: str
     throw error;
   }
 }
-
-const chunks = <T>(xs: readonly T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 
 /**
  * Merges already validated (lead, user) pairs, set-based. Each lead appears once; several leads

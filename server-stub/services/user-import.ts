@@ -13,7 +13,7 @@ import type { App } from '../storage/apps.ts';
 import { updateContact, type ContactRow, type Db } from '../storage/contacts.ts';
 import { forUpdate } from '../storage/row-locks.ts';
 import { statisticsRefresher } from '../storage/planner-statistics.ts';
-import { rowsPerInsert } from '../storage/batching.ts';
+import { chunks, rowsPerInsert } from '../storage/batching.ts';
 import type { Services } from './context.ts';
 import { contactCreated, emitWebhookEvents } from './webhooks.ts';
 import { transaction } from '../storage/transactions.ts';
@@ -247,7 +247,6 @@ interface BatchOutcome {
 const IN_LIST = 900;
 /** The columns of a contact row (ContactRow), for sizing multi-row inserts. */
 const CONTACT_COLUMNS = 17;
-const slices = <T>(xs: readonly T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 
 /**
  * Upserts one batch of rows in a handful of set-based statements: users are looked up together
@@ -262,11 +261,11 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[], touchedBe
   const live = forUpdate(trx, trx.selectFrom('contacts').selectAll().where('app_id', '=', app.id).where('role', '=', 'user').where('merged_into', 'is', null));
   // By user_id alone (unique in an app), then kept if a live user: with the role in the query,
   // SQLite's planner read every user through (app_id, role) instead of the (app_id, user_id) index.
-  for (const part of slices(userIds, IN_LIST)) {
+  for (const part of chunks(userIds, IN_LIST)) {
     const named = await forUpdate(trx, trx.selectFrom('contacts').selectAll().where('app_id', '=', app.id).where('user_id', 'is not', null).where('user_id', 'in', part)).execute();
     for (const u of named) if (u.role === 'user' && u.merged_into === null) found.set(u.id, u);
   }
-  for (const part of slices(emails, IN_LIST)) for (const u of await live.where('email_norm', 'in', part).execute()) found.set(u.id, u);
+  for (const part of chunks(emails, IN_LIST)) for (const u of await live.where('email_norm', 'in', part).execute()) found.set(u.id, u);
   const byUserId = new Map<string, ContactRow>();
   const byEmail = new Map<string, ContactRow[]>();
   const index = (u: ContactRow) => {
@@ -285,13 +284,13 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[], touchedBe
       ...(row.identity.user_id !== null && byUserId.has(row.identity.user_id) ? [byUserId.get(row.identity.user_id)!] : []),
       ...(emailNorm !== null ? byEmail.get(emailNorm) ?? [] : []),
     ];
-    // An email alone that several users with a user_id share names none of them (R11's ambiguity):
-    // it must not become one more user with that email either.
-    if (row.identity.user_id === null && candidates.length > 1 && emailMatch(candidates) === null && !candidates.some((u) => u.user_id === null)) {
+    const match = matchUser(row.identity, candidates);
+    // An email alone that matches no one of the users who have it (several, each with a user_id)
+    // names none of them (R11's ambiguity): it must not become one more user with that email.
+    if (!match && row.identity.user_id === null && candidates.length > 0) {
       counts.ambiguous.push(row.line);
       continue;
     }
-    const match = matchUser(row.identity, candidates);
     if (!match) {
       const user: ContactRow = {
         id: s.ids('cnt'), app_id: app.id, role: 'user', user_id: row.identity.user_id, email: row.identity.email, email_norm: emailNorm, name: row.name ?? null,
@@ -329,7 +328,7 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[], touchedBe
     index(user);
   }
 
-  for (const part of slices(inserts, rowsPerInsert(trx, CONTACT_COLUMNS))) await trx.insertInto('contacts').values(part).execute();
+  for (const part of chunks(inserts, rowsPerInsert(trx, CONTACT_COLUMNS))) await trx.insertInto('contacts').values(part).execute();
   await emitWebhookEvents(trx, s, app.id, inserts.map(contactCreated));
   for (const u of updates) await updateContact(trx, u.id, u.changes);
 
@@ -337,7 +336,7 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[], touchedBe
   // statement through the (lead, user) work table rather than one update per lead.
   const marks: { from_id: string; into_id: string }[] = [];
   const withdrawn: string[] = [];
-  for (const part of slices(emails, IN_LIST)) {
+  for (const part of chunks(emails, IN_LIST)) {
     const leads = await trx.selectFrom('contacts').select(['id', 'email_norm', 'merge_into_id', 'merge_trigger'])
       .where('app_id', '=', app.id).where('email_norm', 'in', part).where('role', '=', 'lead').where('created_via', '=', 'messenger').where('merged_into', 'is', null).execute();
     for (const lead of leads) {
@@ -348,10 +347,10 @@ async function applyBatch(trx: Db, s: Services, app: App, rows: Row[], touchedBe
     }
   }
   // The trigger re-checked in the statement: a cookie mark committed meanwhile (PostgreSQL) stays.
-  for (const part of slices(withdrawn, IN_LIST)) await trx.updateTable('contacts').set({ merge_into_id: null, merge_trigger: null }).where('id', 'in', part).where('merge_trigger', 'in', ['email', 'csv']).execute();
+  for (const part of chunks(withdrawn, IN_LIST)) await trx.updateTable('contacts').set({ merge_into_id: null, merge_trigger: null }).where('id', 'in', part).where('merge_trigger', 'in', ['email', 'csv']).execute();
   if (marks.length > 0) {
     const batchId = s.ids('mk');
-    for (const part of slices(marks, rowsPerInsert(trx, 3))) await trx.insertInto('merge_batch').values(part.map((m) => ({ batch_id: batchId, ...m }))).execute();
+    for (const part of chunks(marks, rowsPerInsert(trx, 3))) await trx.insertInto('merge_batch').values(part.map((m) => ({ batch_id: batchId, ...m }))).execute();
     // UPDATE … FROM: each work row finds its lead by key (as `id in (select …)`, PostgreSQL planned
     // from statistics that see the work table empty and read every contact).
     await trx.updateTable('contacts').from('merge_batch as b').set((eb) => ({ merge_into_id: eb.ref('b.into_id'), merge_trigger: 'csv' }))

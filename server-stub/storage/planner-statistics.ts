@@ -3,8 +3,8 @@
  * has changed by a tenth, and then only on its next round. A bulk import into a fresh app outruns
  * it: with statistics that still say the app has no users, the planner reads every user through
  * (app_id, role) or (app_id, user_id IS NOT NULL) for each batch's lookup instead of probing the
- * batch's keys, and the import slows down as the table grows (measured: 116 ms for one 900-key
- * lookup against 100,000 users, instead of a few ms). SQLite plans from its indexes' shapes alone,
+ * batch's keys, and the import slows down as the table grows (EXPLAIN ANALYZE of a batch lookup
+ * shows it; `BENCH_DB=postgres npm run bench:merge` measures the import). SQLite plans from its indexes' shapes alone,
  * so this is PostgreSQL only.
  */
 import { sql, type Kysely } from 'kysely';

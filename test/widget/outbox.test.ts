@@ -198,7 +198,7 @@ describe('outbox', () => {
     expect(await kv.get('k')).toEqual([]);
   });
 
-  it('restart() turns what waits for a known conversation into new conversation starts, keeping client_ids; pending starts are untouched', async () => {
+  it('R6: restart() turns what waits for a known conversation into new conversation starts, keeping client_ids; pending starts are untouched', async () => {
     const s = scripted((i) => ok(i.conversation_id ?? 'n-' + i.client_id, i.client_id));
     await s.outbox.add(item('a', 'old1'));
     await s.outbox.add(item('p', null));

@@ -125,7 +125,7 @@ describe('realtime', () => {
     sync.dispose();
   });
 
-  it('a merge event by cookie follows the user and catches up; any other trigger hands over to a fresh start without touching the old threads', async () => {
+  it('R2, R6: a merge event by cookie follows the user and catches up; any other trigger hands over to a fresh start without touching the old threads', async () => {
     const calls: string[] = [];
     const api = {
       conversations: async () => (calls.push('list'), { ok: true, value: { data: [] } }),
